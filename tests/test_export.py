@@ -181,3 +181,13 @@ def test_cli_reports_errors_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "01_bad.md:12: unknown directive" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_future_imports_are_hoisted_to_the_top(tmp_path):
+    book = write_book(tmp_path, {"en/01_demo.md": code("#| default_exp demo")
+                                 + code("#| export\nfrom __future__ import annotations\n\nX: int = 1")
+                                 + code("#| export\nfrom __future__ import annotations\nY = 2")})
+    text = exporter.build(book, tmp_path)[Path("demo.py")]
+    assert text.count("from __future__ import annotations") == 1
+    assert text.index("from __future__") < text.index("__all__")
+    compile(text, "demo.py", "exec")  # a __future__ import after other code would be a SyntaxError

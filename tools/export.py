@@ -126,6 +126,7 @@ def export_notebook(path: Path, root: Path) -> tuple[str, str, list[str]] | None
     module = None
     chunks: list[str] = []
     names: list[str] = []
+    future_imports: list[str] = []  # must come first in a module, so they are hoisted
     relative = path.relative_to(root).as_posix()
     for cell in notebook.code_cells:
         directives, code = cell_directives(cell, path)
@@ -145,10 +146,14 @@ def export_notebook(path: Path, root: Path) -> tuple[str, str, list[str]] | None
                     "name the module first with '#| default_exp <module>'"
                 )
             names += [name for name in public_names(code, f"{path}:{cell.line}") if name not in names]
+            future = [line for line in code.splitlines() if line.startswith("from __future__ import")]
+            future_imports += [line for line in future if line not in future_imports]
+            code = "\n".join(line for line in code.splitlines() if line not in future).strip("\n")
             chunks.append(f"# %% {relative} (code cell {cell.index})\n{code}\n")
     if module is None:
         return None
     text = HEADER.format(source=relative) + "\n"
+    text += "".join(line + "\n" for line in future_imports) + ("\n" if future_imports else "")
     text += "__all__ = [" + ", ".join(repr(name) for name in names) + "]\n\n"
     text += "\n\n".join(chunks)
     return module, text, names
