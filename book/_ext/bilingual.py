@@ -1,0 +1,206 @@
+"""Sphinx extension for the bilingual book: language switch, <html lang>, launch links, glyph check.
+
+* Every page under ``en/`` or ``zh/`` gets a visible "English / 中文" switch at the top (the template
+  ``_templates/language-switch.html``, placed in the article header by ``_config.yml``) that links to
+  the same page in the other language; the landing page links to both prefaces.
+* Pages under ``zh/`` are served with ``<html lang="zh-CN">``, English pages with ``lang="en"``, and
+  every page names its twin with ``<link rel="alternate" hreflang=...>``.
+* The Colab and Binder launch buttons of sphinx-book-theme point at the page's own source
+  (``book/en/03_attention.md``). We point them at the runnable notebook that ``make notebooks``
+  writes instead: ``notebooks/en/03_attention.ipynb``. The repository URL and branch are read from
+  the theme options, which Jupyter Book fills from ``repository:`` in ``_config.yml`` (the one place
+  where the URL is written).
+* In Chinese pages a line break between two Chinese characters is dropped instead of becoming
+  a space (the sources wrap lines; HTML would show each break as a stray space mid-sentence).
+* Scripts that end up twice in a page are kept once (sphinx-thebe registers its inline
+  configuration twice under Jupyter Book, and the second copy is a JavaScript error:
+  "Identifier 'THEBE_JS_URL' has already been declared").
+* The build fails when matplotlib could not draw a character of a figure ("Glyph ... missing from
+  font(s)"): a figure with empty boxes instead of Chinese text is a broken page.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.errors import SphinxError
+from sphinx.util import logging
+
+LANGUAGES = {"en": ("English", "en"), "zh": ("中文", "zh-CN")}
+LANDING = {"en": "en/00_preface", "zh": "zh/00_preface"}
+NOTEBOOK_FOLDER = "notebooks"
+GLYPH_MISSING = re.compile(r"Glyph \d+ .*?missing from (?:current )?font", re.S)
+
+logger = logging.getLogger(__name__)
+
+
+class MissingGlyphError(SphinxError):
+    category = "Figure with missing glyphs"
+
+
+def page_language(pagename: str) -> str | None:
+    """'en' or 'zh' for a page of one language part, None for shared pages such as the landing page."""
+    first = pagename.split("/", 1)[0]
+    return first if first in LANGUAGES and "/" in pagename else None
+
+
+def twin_page(pagename: str) -> str | None:
+    """The same page in the other language: en/03_attention <-> zh/03_attention."""
+    language = page_language(pagename)
+    if language is None:
+        return None
+    other = "zh" if language == "en" else "en"
+    return other + pagename[len(language):]
+
+
+def notebook_path(pagename: str) -> str:
+    """Where `make notebooks` writes the runnable notebook of a chapter, relative to the repository."""
+    return f"{NOTEBOOK_FOLDER}/{pagename}.ipynb"
+
+
+def missing_glyphs(notebook: dict) -> list[str]:
+    """The 'Glyph ... missing' warnings that matplotlib wrote to stderr in an executed notebook."""
+    found = []
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                text = output.get("text", "")
+                text = "".join(text) if isinstance(text, list) else text
+                found += [line.strip() for line in text.splitlines() if GLYPH_MISSING.search(line)]
+    return found
+
+
+def _language_switch(app, pagename: str, context: dict) -> list[dict]:
+    pathto = context["pathto"]
+    language = page_language(pagename)
+    items = []
+    for code, (label, lang) in LANGUAGES.items():
+        if language is None:  # landing page: both editions
+            target = LANDING[code]
+        elif code == language:
+            items.append({"label": label, "lang": lang, "current": True, "href": None})
+            continue
+        else:
+            target = twin_page(pagename)
+        href = pathto(target) if target in app.env.found_docs else None
+        items.append({"label": label, "lang": lang, "current": False, "href": href})
+    return items
+
+
+def add_language_context(app, pagename, templatename, context, doctree):
+    language = page_language(pagename)
+    if language is not None:
+        context["language"] = LANGUAGES[language][1]
+    context["language_switch"] = _language_switch(app, pagename, context)
+    twin = twin_page(pagename)
+    if twin is not None and twin in app.env.found_docs:
+        lang = LANGUAGES[twin.split("/", 1)[0]][1]
+        context["metatags"] = context.get("metatags", "") + (
+            f'\n<link rel="alternate" hreflang="{lang}" href="{context["pathto"](twin)}" />'
+        )
+
+
+def point_launch_buttons_at_notebooks(app, pagename, templatename, context, doctree):
+    """Rewrite the theme's Colab/Binder URLs from the page's source file to notebooks/<lang>/<page>.ipynb."""
+    if page_language(pagename) is None:
+        return
+    options = app.config.html_theme_options
+    launch = options.get("launch_buttons", {})
+    source_suffix = Path(app.env.doc2path(pagename)).suffix
+    book_folder = options.get("path_to_docs", "").strip("/")
+    theme_path = f"{book_folder + '/' if book_folder else ''}{pagename}{source_suffix}"
+    ours = notebook_path(pagename)
+    for group in context.get("header_buttons", []):
+        if group.get("label") != "launch-buttons":
+            continue
+        for button in group.get("buttons", []):
+            url = button.get("url", "")
+            if button.get("text") in ("Colab", "Binder") and theme_path in url:
+                button["url"] = url.replace(theme_path, ours)
+            elif button.get("text") in ("Colab", "Binder"):
+                raise SphinxError(f"{pagename}: unexpected {button['text']} launch URL {url}")
+    if launch.get("colab_url") or launch.get("binderhub_url"):
+        context["launch_notebook"] = ours
+
+
+def check_executed_notebook(app, doctree):
+    """Fail the build when an executed chapter drew characters its font does not have."""
+    docname = app.env.docname
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{docname}.ipynb"
+    if not executed.exists():
+        return
+    problems = missing_glyphs(json.loads(executed.read_text(encoding="utf-8")))
+    if problems:
+        raise MissingGlyphError(
+            f"{docname}: matplotlib drew characters that no installed font has ({problems[0]}; "
+            f"{len(problems)} warning(s) in all). Install a CJK font (Debian: apt-get install fonts-noto-cjk), "
+            "then delete matplotlib's font cache (python -c \"import matplotlib.font_manager as f; "
+            "f._load_fontmanager(try_read_cache=False)\")."
+        )
+
+
+_CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef\u201c\u201d\u2018\u2019"
+_CJK_BREAK = re.compile(rf"(?<=[{_CJK}])[ \t]*\n[ \t]*(?=[{_CJK}])")
+_AFTER_FULL_STOP = re.compile(r"(?<=[\u3002\uff0c\uff1b\uff1a\uff01\uff1f\u3001\uff09])[ \t]*\n[ \t]*")
+_CODE_LIKE = (nodes.literal_block, nodes.literal, nodes.math, nodes.math_block, nodes.raw, nodes.comment)
+
+
+def join_chinese_lines(text: str) -> str:
+    """Drop the line breaks of wrapped Chinese prose that a browser would show as spaces."""
+    return _AFTER_FULL_STOP.sub("", _CJK_BREAK.sub("", text))
+
+
+def remove_breaks_in_chinese(app, doctree, docname):
+    if page_language(docname) != "zh":
+        return
+    for text in list(doctree.findall(nodes.Text)):
+        parent = text.parent
+        if parent is None or any(isinstance(a, _CODE_LIKE) for a in _ancestors(parent)):
+            continue
+        value = str(text)
+        if value.strip() == "" and "\n" in value:  # MyST turns a soft line break into its own Text node
+            index = parent.index(text)
+            before = parent[index - 1].astext()[-1:] if index > 0 else ""
+            after = parent[index + 1].astext()[:1] if index + 1 < len(parent) else ""
+            joined = value
+            if before and after:
+                combined = join_chinese_lines(before + value + after)  # only the whitespace can go
+                joined = combined[len(before):len(combined) - len(after)]
+        else:
+            joined = join_chinese_lines(value)
+        if joined != value:
+            parent.replace(text, nodes.Text(joined))
+
+
+def _ancestors(node):
+    while node is not None:
+        yield node
+        node = node.parent
+
+
+def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
+    """Keep the first of identical <script> entries: redeclaring a `const` throws in the browser."""
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        filename = getattr(script, "filename", script) or ""  # an inline script's filename is None or ""
+        attributes = getattr(script, "attributes", {})
+        identity = (str(filename), tuple(sorted((key, str(value)) for key, value in attributes.items())))
+        if identity not in seen:
+            seen.add(identity)
+            unique.append(script)
+    context["script_files"] = unique
+
+
+def setup(app):
+    app.connect("html-page-context", drop_duplicate_scripts, priority=950)
+    app.connect("html-page-context", add_language_context, priority=400)  # before the theme drops empty templates
+    app.connect("html-page-context", point_launch_buttons_at_notebooks, priority=900)
+    app.connect("doctree-read", check_executed_notebook)
+    app.connect("doctree-resolved", remove_breaks_in_chinese)
+    app.add_css_file("bilingual.css")
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,254 @@
+"""The rendered book, checked without a browser: notebooks, language twins, glossary, citations.
+
+`make book-check` loads every built page in headless Chromium; these tests cover what can be
+decided from the sources alone, quickly.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+yaml = pytest.importorskip("yaml")
+
+
+def load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bilingual = load("bilingual", BOOK / "_ext" / "bilingual.py")
+make_notebooks = load("make_notebooks", ROOT / "tools" / "make_notebooks.py")
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
+BIB_KEY = re.compile(r"^@\w+\{([^,\s]+),", re.M)
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def toc_files() -> list[str]:
+    return [chapter["file"] for part in TOC["parts"] for chapter in part["chapters"]]
+
+
+def toc_pages(language: str) -> list[str]:
+    return [name for name in toc_files() if name.startswith(language + "/")]
+
+
+def bib_keys() -> set[str]:
+    return set(BIB_KEY.findall((BOOK / "references.bib").read_text(encoding="utf-8")))
+
+
+def citations(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    return [key.strip() for group in CITE.findall(text) for key in group.split(",")]
+
+
+# ------------------------------------------------------------------ configuration
+def test_config_has_bilingual_title_bibliography_and_launch_buttons():
+    assert "BERT" in CONFIG["title"] and CJK.search(CONFIG["title"])
+    assert CONFIG["bibtex_bibfiles"] == ["references.bib"] and (BOOK / "references.bib").exists()
+    assert CONFIG["launch_buttons"]["colab_url"] and CONFIG["launch_buttons"]["binderhub_url"]
+    sphinx = CONFIG["sphinx"]["config"]
+    assert sphinx["html_theme"] == "sphinx_book_theme"
+    assert sphinx["numfig"] is True and sphinx["math_number_all"] is True
+    assert "sphinx-mathjax-offline" in CONFIG["sphinx"]["extra_extensions"]  # math renders offline
+    assert (ROOT / CONFIG["sphinx"]["local_extensions"]["bilingual"] / "bilingual.py").exists()
+    assert (BOOK / "_templates" / "language-switch.html").exists()
+
+
+def test_repository_url_is_written_in_one_place():
+    url = CONFIG["repository"]["url"]
+    assert url.startswith("https://github.com/")
+    mentions = [path.relative_to(ROOT).as_posix()
+                for folder in ("book/_ext", "book/_templates", "tools", "Makefile", ".ci")
+                for path in ([ROOT / folder] if (ROOT / folder).is_file() else (ROOT / folder).rglob("*"))
+                if path.is_file() and url in path.read_text(encoding="utf-8", errors="ignore")]
+    assert mentions == [], f"the repository URL is hard-coded in {mentions}; read it from _config.yml"
+
+
+# ------------------------------------------------------------------ language twins
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_every_page_of_a_language_part_has_a_twin(language):
+    other = "zh" if language == "en" else "en"
+    pages = toc_pages(language)
+    assert pages, f"no {language} pages in _toc.yml"
+    for page in pages:
+        twin = bilingual.twin_page(page)
+        assert twin == other + page[len(language):]
+        assert twin in toc_files(), f"{page} has no twin {twin} in _toc.yml: the language switch would be dead"
+        assert (BOOK / f"{twin}.md").exists()
+
+
+def test_every_english_chapter_is_in_the_toc_with_its_twin_or_in_neither():
+    listed = set(toc_files())
+    for chapter in sorted((BOOK / "en").glob("[0-9][0-9]_*.md")):
+        english, chinese = f"en/{chapter.stem}", f"zh/{chapter.stem}"
+        assert (english in listed) == (chinese in listed), f"_toc.yml lists only one of {english}, {chinese}"
+
+
+def test_twin_and_language_helpers():
+    assert bilingual.twin_page("en/03_attention") == "zh/03_attention"
+    assert bilingual.twin_page("zh/glossary") == "en/glossary"
+    assert bilingual.twin_page("index") is None and bilingual.page_language("index") is None
+    assert bilingual.page_language("zh/03_attention") == "zh"
+    assert bilingual.notebook_path("zh/03_attention") == "notebooks/zh/03_attention.ipynb"
+
+
+def test_landing_page_lets_the_reader_pick_a_language():
+    index = (BOOK / "index.md").read_text(encoding="utf-8")
+    assert "Choose your language" in index and "选择语言" in index
+    assert ":link: en/00_preface" in index and ":link: zh/00_preface" in index
+
+
+# ------------------------------------------------------------------ glossary
+GLOSSARY_TERMS = {
+    "token": "词元", "tokenization": "分词", "wordpiece": "WordPiece", "vocabulary": "词表",
+    "embedding": "嵌入", "segment": "片段", "position embedding": "位置嵌入", "attention": "注意力",
+    "head": "头", "mask": "掩码", "padding": "填充", "layer normalization": "层归一化",
+    "residual": "残差", "feed-forward": "前馈", "pooler": "池化层", "pre-training": "预训练",
+    "fine-tuning": "微调", "masked language model": "掩码语言模型", "next-sentence prediction": "下一句预测",
+    "logits": "logits", "loss": "损失", "learning rate": "学习率", "warm-up": "预热",
+    "gradient accumulation": "梯度累积", "mixed precision": "混合精度", "checkpoint": "检查点",
+}
+
+
+def glossary_rows(language: str) -> list[tuple[str, str]]:
+    """(English, 中文) for every row of a glossary table."""
+    rows = []
+    for line in (BOOK / language / "glossary.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 3 and not set(cells[0]) <= set("-"):
+            rows.append((cells[0], cells[1]) if language == "en" else (cells[1], cells[0]))
+    return rows[1:]  # without the header row
+
+
+def test_glossaries_map_every_term_in_both_languages():
+    english, chinese = glossary_rows("en"), glossary_rows("zh")
+    assert english == chinese, "the en and zh glossaries must list the same pairs in the same order"
+    for term, translation in GLOSSARY_TERMS.items():
+        matches = [zh for en, zh in english if term in en.lower()]
+        assert matches, f"glossary has no entry for '{term}'"
+        assert any(translation in zh for zh in matches), f"'{term}' is not translated as {translation}: {matches}"
+    for _, zh in english:
+        assert zh, "an empty Chinese term"
+    assert {"en/glossary", "zh/glossary"} <= set(toc_files())
+
+
+# ------------------------------------------------------------------ citations
+def test_bibliography_holds_the_works_the_book_relies_on():
+    keys = bib_keys()
+    for key in ["devlin2019bert", "vaswani2017attention", "wu2016google", "schuster2012japanese",
+                "hendrycks2016gelu", "ba2016layer", "peters2018deep", "radford2018improving",
+                "xiong2020layer", "loshchilov2019decoupled", "micikevicius2018mixed", "liu2019roberta",
+                "wang2018glue", "rajpurkar2016squad", "williams2018broad"]:
+        assert key in keys, f"references.bib lacks {key}"
+    text = (BOOK / "references.bib").read_text(encoding="utf-8")
+    assert len(BIB_KEY.findall(text)) == len(keys), "duplicate keys in references.bib"
+
+
+def test_references_pages_one_per_language():
+    english = (BOOK / "en" / "references.md").read_text(encoding="utf-8")
+    chinese = (BOOK / "zh" / "references.md").read_text(encoding="utf-8")
+    assert "{bibliography}" in english and ":keyprefix:" not in english
+    assert "{bibliography}" in chinese and ":keyprefix: zh-" in chinese and "参考文献" in chinese
+    assert {"en/references", "zh/references"} <= set(toc_files())
+
+
+@pytest.mark.parametrize("path", sorted(BOOK.glob("*/*.md")) + [BOOK / "index.md"], ids=lambda p: p.relative_to(BOOK).as_posix())
+def test_every_cited_key_exists_and_uses_its_languages_prefix(path):
+    keys = bib_keys()
+    zh = path.parent.name == "zh"
+    for key in citations(path):
+        if zh:
+            assert key.startswith("zh-"), f"{path.name}: Chinese pages cite {{cite}}`zh-{key}`, not `{key}`"
+            key = key[len("zh-"):]
+        else:
+            assert not key.startswith("zh-"), f"{path.name}: the zh- prefix is for Chinese pages only"
+        assert key in keys, f"{path.relative_to(ROOT)} cites '{key}', which is not in book/references.bib"
+
+
+# ------------------------------------------------------------------ notebooks
+def test_committed_notebooks_are_in_sync_with_the_chapters():
+    result = subprocess.run([sys.executable, "tools/make_notebooks.py", "--check"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, "notebooks/ out of date with the book; run `make notebooks`:\n" + result.stdout + result.stderr
+
+
+def test_generated_notebook_installs_the_package_only_on_colab(tmp_path):
+    chapter = tmp_path / "book" / "zh" / "01_demo.md"
+    chapter.parent.mkdir(parents=True)
+    chapter.write_text("---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+                       "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
+                       "# 01 · 演示\n\n```{code-cell} ipython3\nx = 1 + 1\nassert x == 2\n```\n", encoding="utf-8")
+    config = tmp_path / "_config.yml"
+    config.write_text("repository:\n  url: https://github.com/example/book\n  branch: trunk\n", encoding="utf-8")
+    outputs = make_notebooks.build(tmp_path / "book", tmp_path / "notebooks", config, tmp_path)
+    notebook = json.loads(outputs[Path("zh/01_demo.ipynb")])
+    first_code = next(cell for cell in notebook["cells"] if cell["cell_type"] == "code")
+    source = "".join(first_code["source"])
+    assert '"google.colab" in sys.modules' in source and "git+https://github.com/example/book.git@trunk" in source
+    namespace: dict = {}
+    exec(compile(source, "install-cell", "exec"), namespace)  # not on Colab: installs nothing, raises nothing
+    code = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert code[1] == "x = 1 + 1\nassert x == 2"
+    assert all(cell["outputs"] == [] for cell in notebook["cells"] if cell["cell_type"] == "code")
+    assert outputs == make_notebooks.build(tmp_path / "book", tmp_path / "notebooks", config, tmp_path)  # deterministic
+
+
+def test_notebooks_cover_every_chapter_of_both_languages():
+    for language in ("en", "zh"):
+        chapters = {p.stem for p in (BOOK / language).glob("[0-9][0-9]_*.md")}
+        notebooks = {p.stem for p in (ROOT / "notebooks" / language).glob("*.ipynb")}
+        assert chapters == notebooks
+
+
+def test_notebooks_are_never_collected_by_pytest():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
+    assert "notebooks" in options["norecursedirs"]
+
+
+# ------------------------------------------------------------------ figures
+def test_matplotlibrc_is_identical_in_both_languages_and_prefers_a_cjk_font():
+    english = (BOOK / "en" / "matplotlibrc").read_text(encoding="utf-8")
+    assert english == (BOOK / "zh" / "matplotlibrc").read_text(encoding="utf-8")
+    families = re.search(r"^font\.sans-serif:\s*(.+)$", english, re.M).group(1).split(",")
+    assert families[0].strip().startswith("Noto Sans CJK") and "DejaVu Sans" in [f.strip() for f in families]
+
+
+def test_missing_glyph_warnings_are_detected():
+    warning = ("/usr/lib/python3/dist-packages/IPython/core/pylabtools.py:170: UserWarning: Glyph 27880 "
+               "(\\N{CJK UNIFIED IDEOGRAPH-6CE8}) missing from font(s) DejaVu Sans.\n  fig.canvas.print_figure(bytes_io, **kw)\n")
+    notebook = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "stream", "name": "stdout", "text": "Glyph 1 missing from font(s) is only printed\n"},
+        {"output_type": "stream", "name": "stderr", "text": [warning]},
+    ]}]}
+    found = bilingual.missing_glyphs(notebook)
+    assert len(found) == 1 and "27880" in found[0]
+    assert bilingual.missing_glyphs({"cells": [{"cell_type": "markdown"}]}) == []
+
+
+def test_chapters_open_with_goals_and_end_with_summary_and_exercises():
+    finished = ["00_preface", "02_embeddings", "03_attention", "04_encoder"]
+    headings = {"en": ("What you will learn", "## Summary", "## Exercises"), "zh": ("本章你将学到", "## 小结", "## 练习")}
+    for language, (goals, summary, exercises) in headings.items():
+        for name in finished:
+            text = (BOOK / language / f"{name}.md").read_text(encoding="utf-8")
+            assert f"{{admonition}} {goals}" in text, f"{language}/{name}: no '{goals}' box"
+            assert text.index(goals) < text.index("\n## "), f"{language}/{name}: '{goals}' must open the chapter"
+            assert summary in text and exercises in text, f"{language}/{name}: needs {summary} and {exercises}"
+
+
+def test_wrapped_chinese_lines_lose_their_break_but_latin_words_keep_their_space():
+    text = "除此之外什么都不变。\n这正是第 02 章\n要在第一层\n之前加上位置嵌入，\nBERT 也一样；\nthe English line\nstays."
+    assert bilingual.join_chinese_lines(text) == (
+        "除此之外什么都不变。这正是第 02 章要在第一层之前加上位置嵌入，BERT 也一样；the English line\nstays.")

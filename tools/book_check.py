@@ -1,0 +1,259 @@
+"""Load every page of the built book in headless Chromium and fail on what a reader would see broken.
+
+`make book-check` serves `_build/html` on a free localhost port (python -m http.server) and opens
+every page with Playwright driving Debian's Chromium (/usr/bin/chromium; nothing downloads a
+browser). A page fails when it has
+
+* a console error or an uncaught JavaScript exception;
+* a request to another host (the book must work offline: MathJax is served from _static/mathjax);
+* a failed or 4xx/5xx request, an image that did not load, or an internal link to a missing page
+  or to a missing #anchor;
+* math left unrendered: a `.math` element that MathJax did not typeset, or raw `$...$` in the text;
+* (chapters) no "English / 中文" switch; (the 中文 part) no Chinese text, or no lang="zh-CN".
+
+One full-page screenshot per page goes to _build/screenshots/<page>.png.
+
+Usage:  python tools/book_check.py [--site _build/html] [--screenshots _build/screenshots]
+                                   [--chromium /usr/bin/chromium] [--pages en/03_attention ...]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlparse
+
+# Playwright adds --headless itself; the rest keeps Chromium quiet on a machine without internet.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+SKIPPED_FOLDERS = {"_static", "_sources", "_images", "_sphinx_design_static", "_panels_static"}
+CJK = re.compile(r"[\u4e00-\u9fff]")
+MIN_CHINESE_CHARACTERS = 20
+
+# What the page reports back after it has loaded and MathJax has finished.
+PAGE_REPORT = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+    if (MathJax.typesetPromise) { await MathJax.typesetPromise(); }
+  }
+  const article = document.querySelector("main") || document.body;
+  const mathElements = Array.from(document.querySelectorAll(".math"));
+  const unrendered = mathElements.filter(e => !e.querySelector("mjx-container")).map(e => e.textContent.trim().slice(0, 60));
+  const prose = Array.from(article.querySelectorAll("p, li, td, h1, h2, h3, dd"))
+    .filter(e => !e.closest("pre, code, .cell_output, .highlight, mjx-container, .math"))
+    .map(e => Array.from(e.childNodes).filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent).join(""))
+    .join("\\n");
+  const rawDollars = (prose.match(/\\$[^$\\s][^$\\n]{0,80}\\$/g) || []).slice(0, 3);
+  const brokenImages = Array.from(document.images)
+    .filter(img => img.complete && img.naturalWidth === 0).map(img => img.getAttribute("src"));
+  const links = Array.from(document.querySelectorAll("a[href]")).map(a => a.href);
+  const ids = Array.from(document.querySelectorAll("[id]")).map(e => e.id)
+    .concat(Array.from(document.querySelectorAll("a[name]")).map(a => a.name));
+  const switchLinks = Array.from(document.querySelectorAll("nav.language-switch a")).map(a => a.href);
+  return {
+    lang: document.documentElement.lang,
+    text: article.innerText,
+    mathCount: mathElements.length,
+    unrendered, rawDollars, brokenImages, links, ids, switchLinks,
+    hasSwitch: !!document.querySelector("nav.language-switch"),
+  };
+}"""
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(site: Path):
+    """python -m http.server on a free port, stopped on exit."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base, timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"the local web server on port {port} did not start")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def pages_of(site: Path) -> list[str]:
+    """Every HTML page of the site, as paths relative to it (index.html, en/03_attention.html, ...)."""
+    pages = []
+    for path in sorted(site.rglob("*.html")):
+        relative = path.relative_to(site)
+        if relative.parts[0] not in SKIPPED_FOLDERS:
+            pages.append(relative.as_posix())
+    return pages
+
+
+def is_chapter(page: str) -> bool:
+    return bool(re.match(r"^(en|zh)/\d\d_", page))
+
+
+class Checker:
+    def __init__(self, site: Path, base: str, screenshots: Path):
+        self.site, self.base, self.screenshots = site, base, screenshots
+        self.anchors: dict[str, set[str]] = {}  # page -> ids, filled as pages are visited
+        self.links: list[tuple[str, str]] = []  # (from page, absolute url) to check at the end
+        self.math_counts: dict[str, int] = {}  # page -> number of formulas MathJax rendered
+
+    def local_path(self, url: str) -> str | None:
+        """The site-relative path of a URL served by our server, or None for other hosts."""
+        if not url.startswith(self.base):
+            return None
+        path = unquote(urlparse(url).path)
+        return path.lstrip("/") or "index.html"
+
+    def check_page(self, browser, page_name: str) -> list[str]:
+        problems: list[str] = []
+        tab = browser.new_page()
+
+        def on_request(route):
+            url = route.request.url
+            if url.startswith(self.base) or url.startswith("data:") or url.startswith("blob:"):
+                route.continue_()
+            else:
+                problems.append(f"request to another host (the book must work offline): {url}")
+                route.abort()
+
+        tab.route("**/*", on_request)
+        tab.on("console", lambda message: message.type == "error" and problems.append(
+            f"console error: {message.text}"))
+        tab.on("pageerror", lambda error: problems.append(f"JavaScript exception: {error}"))
+        tab.on("requestfailed", lambda request: request.url.startswith(self.base) and problems.append(
+            f"request failed: {request.url} ({request.failure})"))
+        tab.on("response", lambda response: response.status >= 400 and problems.append(
+            f"HTTP {response.status}: {response.url}"))
+
+        tab.goto(self.base + page_name, wait_until="load", timeout=60_000)
+        report = tab.evaluate(PAGE_REPORT)
+        tab.wait_for_timeout(100)
+        shot = self.screenshots / (page_name[: -len(".html")].replace("/", "__") + ".png")
+        tab.screenshot(path=str(shot), full_page=True)
+        tab.close()
+
+        self.math_counts[page_name] = report["mathCount"]
+        self.anchors[page_name] = set(report["ids"])
+        self.links += [(page_name, link) for link in report["links"]]
+        for src in report["brokenImages"]:
+            problems.append(f"image did not load: {src}")
+        if report["unrendered"]:
+            problems.append(f"{len(report['unrendered'])} of {report['mathCount']} math elements not rendered by "
+                            f"MathJax, e.g. {report['unrendered'][0]!r}")
+        for raw in report["rawDollars"]:
+            problems.append(f"math left as raw text: {raw!r}")
+        language = page_name.split("/", 1)[0] if "/" in page_name else None
+        if language in ("en", "zh") and not report["hasSwitch"]:
+            problems.append("no English / 中文 language switch at the top of the page")
+        if is_chapter(page_name) and not report["switchLinks"]:
+            problems.append("the language switch does not link to the other edition")
+        if language == "zh":
+            chinese = len(CJK.findall(report["text"]))
+            if chinese < MIN_CHINESE_CHARACTERS:
+                problems.append(f"page of the 中文 part has only {chinese} Chinese characters")
+            if not report["lang"].lower().startswith("zh"):
+                problems.append(f'<html lang="{report["lang"]}">, expected zh-CN')
+        if language == "en" and report["lang"] != "en":
+            problems.append(f'<html lang="{report["lang"]}">, expected en')
+        return problems
+
+    def check_links(self) -> dict[str, list[str]]:
+        problems: dict[str, list[str]] = {}
+        for page_name, link in self.links:
+            path = self.local_path(link)
+            if path is None:
+                continue
+            target, fragment = urldefrag(link)
+            path = self.local_path(target)
+            file = self.site / path
+            if file.is_dir():
+                file, path = file / "index.html", (path.rstrip("/") + "/index.html").lstrip("/")
+            if not file.exists():
+                problems.setdefault(page_name, []).append(f"broken link: {link}")
+            elif fragment and path in self.anchors and unquote(fragment) not in self.anchors[path]:
+                problems.setdefault(page_name, []).append(f"link to a missing anchor: {link}")
+        return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--site", default="_build/html", help="the built book (default: _build/html)")
+    parser.add_argument("--screenshots", default="_build/screenshots", help="where to save one PNG per page")
+    parser.add_argument("--chromium", default="/usr/bin/chromium", help="the Chromium binary (Debian: apt-get install chromium)")
+    parser.add_argument("--pages", nargs="*", help="check only these pages (e.g. en/03_attention)")
+    args = parser.parse_args(argv)
+    site, screenshots, chromium = Path(args.site), Path(args.screenshots), Path(args.chromium)
+    if not (site / "index.html").exists():
+        print(f"book_check: {site}/index.html not found; build the book first with `make book`", file=sys.stderr)
+        return 2
+    if not chromium.exists():
+        print(f"book_check: {chromium} not found; install it with `apt-get install chromium chromium-driver` "
+              "or pass --chromium", file=sys.stderr)
+        return 2
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("book_check: the Python package playwright is missing; run `make install-check`", file=sys.stderr)
+        return 2
+    pages = pages_of(site)
+    if args.pages:
+        pages = [p if p.endswith(".html") else p + ".html" for p in args.pages]
+    screenshots.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    failures: dict[str, list[str]] = {}
+    with serve(site) as base, tempfile.TemporaryDirectory(prefix="book-check-profile-") as profile, \
+            sync_playwright() as playwright:
+        # a new, empty profile (--user-data-dir) for every run
+        browser = playwright.chromium.launch_persistent_context(
+            profile, executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900}, service_workers="block",
+        )
+        checker = Checker(site, base, screenshots)
+        for page_name in pages:
+            page_start = time.monotonic()
+            try:
+                problems = checker.check_page(browser, page_name)
+            except Exception as error:  # a page that does not even load is a failure, not a crash
+                problems = [f"could not load: {error}"]
+            if problems:
+                failures[page_name] = problems
+            status = "FAIL" if problems else "ok"
+            formulas = checker.math_counts.get(page_name, 0)
+            print(f"{status:4s} {page_name} ({formulas} formulas, {time.monotonic() - page_start:.1f} s)", flush=True)
+        browser.close()
+        for page_name, problems in checker.check_links().items():
+            failures.setdefault(page_name, []).extend(problems)
+    for page_name, problems in failures.items():
+        for problem in dict.fromkeys(problems):
+            print(f"{page_name}: {problem}")
+    print(f"checked {len(pages)} pages in {time.monotonic() - start:.0f} s; screenshots in {screenshots}/")
+    print(f"{len(pages) - len(failures)} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
