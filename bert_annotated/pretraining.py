@@ -422,7 +422,9 @@ def build_vocab(corpus, vocab_file: str | Path, vocab_size: int = 30000, min_fre
     """Train a WordPiece vocabulary on a corpus (paths or a Corpus) and write it to vocab_file."""
     if not isinstance(corpus, Corpus):
         corpus = read_corpus(corpus, corpus_format, min_documents=1)
-    tokens = train_wordpiece_vocab(corpus.texts(), vocab_size=vocab_size, min_frequency=min_frequency)
+    # merge by frequency: on small corpora it keeps common words whole (chapter 01 compares both scores)
+    tokens = train_wordpiece_vocab(corpus.texts(), vocab_size=vocab_size, min_frequency=min_frequency,
+                                   score="frequency")
     Path(vocab_file).parent.mkdir(parents=True, exist_ok=True)
     write_vocab(tokens, vocab_file)
     return tokens
