@@ -447,9 +447,14 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.01, betas=(0.9, 0.999),
-                    eps: float = 1e-6) -> torch.optim.AdamW:
-    """AdamW as in BERT: decoupled weight decay except on biases and LayerNorm; eps 1e-6."""
-    return torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=tuple(betas), eps=eps)
+                    eps: float = 1e-6, fused: bool | None = None) -> torch.optim.AdamW:
+    """AdamW as in BERT: decoupled weight decay except on biases and LayerNorm; eps 1e-6.
+
+    fused=None picks PyTorch's fused kernel (one launch updates every parameter) when the model is on a GPU.
+    """
+    if fused is None:
+        fused = all(parameter.is_cuda for parameter in model.parameters())
+    return torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=tuple(betas), eps=eps, fused=fused)
 
 
 def warmup_linear_decay(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -704,6 +709,7 @@ class TrainingConfig:
     seed: int = 0
     num_workers: int = 0
     progress: bool = True
+    compile: bool = False  # torch.compile the model: faster steps on a GPU, after a slow first step
 
     def __post_init__(self):
         positive = ["seq_len", "batch_size", "accumulation_steps", "epochs", "log_every"]
@@ -956,6 +962,8 @@ def pretraining_loop(model: BertForPreTraining, tokenizer, train_dataset: Pretra
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
+        for group in optimizer.param_groups:  # a checkpoint from a GPU run may be resumed on a CPU, and back
+            group["fused"] = device.type == "cuda"
         scheduler.load_state_dict(checkpoint["scheduler"])
         scaler.load_state_dict(checkpoint["scaler"])
         step = checkpoint["position"]["step"]
@@ -963,6 +971,8 @@ def pretraining_loop(model: BertForPreTraining, tokenizer, train_dataset: Pretra
         interval = checkpoint["interval"].to(device)
     train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if context.enabled else model
+    if config.compile:
+        train_model = torch.compile(train_model)  # checkpoints still save `model`: the same parameters
 
     metrics_path = output_dir / METRICS_FILE
     if context.is_main:
@@ -1239,6 +1249,7 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--valid-fraction", type=float, default=0.05,
                        help="documents held out for validation when no test corpus is given")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
+    group.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on a GPU)")
 
 
 def _bert_parser() -> argparse.ArgumentParser:
@@ -1342,7 +1353,7 @@ def _configs_from_flags(args, tokenizer, device: str, output_dir: str, max_steps
         adam_betas=(args.adam_beta1, args.adam_beta2), warmup_steps=args.warmup_steps,
         whole_word_mask=args.whole_word_mask, valid_fraction=args.valid_fraction, device=device,
         precision=args.precision, log_every=args.log_freq, eval_every=args.eval_every, save_every=args.save_every,
-        seed=args.seed, num_workers=args.num_workers, progress=not args.no_progress)
+        seed=args.seed, num_workers=args.num_workers, progress=not args.no_progress, compile=args.compile)
     return model_config, training_config
 
 
