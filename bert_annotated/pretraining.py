@@ -1063,8 +1063,13 @@ def pretraining_loop(model: BertForPreTraining, tokenizer, train_dataset: Pretra
 
     if context.is_main:
         atomic_save(model.state_dict(), output_dir / MODEL_FILE)
-        summary = {"steps": step, "train": train_record, "valid": valid_record,
-                   "seconds": time.perf_counter() - started}
+        seconds = time.perf_counter() - started
+        summary = {"steps": step, "train": train_record, "valid": valid_record, "seconds": seconds,
+                   # the headline numbers, under the names that book/results/pretrain-*.json uses
+                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                   "precision": precision, "config": model.config.to_dict(), "wall_seconds": seconds,
+                   "tokens_per_second": train_record.get("tokens_per_second"),
+                   "val_mlm_acc": (valid_record or {}).get("mlm_acc"), "val_nsp_acc": (valid_record or {}).get("nsp_acc")}
         _write_json(summary, output_dir / "summary.json")
     return PretrainingResult(model, output_dir, step, train_record, valid_record,
                              time.perf_counter() - started, str(device), precision)

@@ -326,6 +326,11 @@ def test_tiny_training_run_lowers_the_loss_and_saves_a_loadable_model(corpus, to
     for name in ("loss.png", "accuracy.png", "model.pt", "config.json", "vocab.txt", "run.json"):
         assert (tmp_path / "run" / name).stat().st_size > 0
     assert (tmp_path / "run" / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["steps"] == 60 and summary["device"] == "cpu" and summary["wall_seconds"] > 0
+    assert summary["val_mlm_acc"] == valid[-1]["mlm_acc"] and summary["val_nsp_acc"] == valid[-1]["nsp_acc"]
+    assert summary["tokens_per_second"] == train[-1]["tokens_per_second"]
+    assert summary["config"]["hidden_size"] == result.model.config.hidden_size
     model, loaded_tokenizer = load_pretrained(tmp_path / "run")
     assert len(loaded_tokenizer) == len(tokenizer)
     for name, tensor in result.model.state_dict().items():
