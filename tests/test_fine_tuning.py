@@ -20,14 +20,6 @@ TINY = dict(vocab_size=40, hidden_size=32, num_hidden_layers=1, num_attention_he
             max_position_embeddings=32)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_review_datasets_are_balanced_fixed_and_disjoint(language):
     train, test = read_reviews(language)

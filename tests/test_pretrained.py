@@ -23,14 +23,6 @@ SMALL = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_h
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "dog", "bark", "##s", "cat", "hello", "world", "中", "文", ",", "."]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _randomise(model):
     """Distinct values everywhere, so that a swapped bias or LayerNorm cannot go unnoticed."""
     torch.manual_seed(0)
