@@ -87,7 +87,7 @@ def retired_uses(text: str, terms: list[dict], glossary: bool = False) -> list[t
                 if any(start <= match.start() and match.end() <= end for start, end in allowed):
                     continue
                 line = body.count("\n", 0, match.start()) + 1
-                hits.append((line, match.group(0), " / ".join(term["preferred"])))
+                hits.append((line, match.group(0), " / ".join(term["preferred"]) + f" ({term['english']})"))
     return sorted(hits)
 
 
