@@ -3,7 +3,7 @@
 
 __all__ = ['scaled_dot_product_attention', 'split_heads', 'merge_heads', 'MultiHeadSelfAttention']
 
-# %% book/en/03_attention.md (code cell 1)
+# %% book/en/03_attention.md (code cell 2)
 import math
 
 import torch
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
-# %% book/en/03_attention.md (code cell 8)
+# %% book/en/03_attention.md (code cell 9)
 def scaled_dot_product_attention(query, key, value, attention_mask=None, dropout=None):
     """Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k)) V, computed step by step.
 
@@ -41,7 +41,7 @@ def scaled_dot_product_attention(query, key, value, attention_mask=None, dropout
     return output, probabilities
 
 
-# %% book/en/03_attention.md (code cell 12)
+# %% book/en/03_attention.md (code cell 13)
 def split_heads(hidden_states, num_heads):
     """(batch, seq, hidden) -> (batch, heads, seq, head_dim), with head_dim = hidden // heads."""
     batch_size, seq_len, hidden_size = hidden_states.shape
@@ -57,7 +57,7 @@ def merge_heads(hidden_states):
     return hidden_states.reshape(batch_size, seq_len, num_heads * head_dim)  # (batch, seq, hidden)
 
 
-# %% book/en/03_attention.md (code cell 14)
+# %% book/en/03_attention.md (code cell 15)
 class MultiHeadSelfAttention(nn.Module):
     """BERT's bidirectional multi-head self-attention (Vaswani et al., 2017; Devlin et al., 2018)."""
 

@@ -3,12 +3,12 @@
 
 __all__ = ['BertEmbeddings']
 
-# %% book/en/02_embeddings.md (code cell 1)
+# %% book/en/02_embeddings.md (code cell 2)
 import torch
 from torch import nn
 
 
-# %% book/en/02_embeddings.md (code cell 8)
+# %% book/en/02_embeddings.md (code cell 9)
 class BertEmbeddings(nn.Module):
     """BERT's input: token + learned position + segment embeddings, then LayerNorm and dropout."""
 

@@ -3,7 +3,7 @@
 
 __all__ = ['IGNORE_INDEX', 'masking_budget', 'word_start_positions', 'choose_positions_to_mask', 'MaskedLMMasker', 'BertMLMHead', 'masked_lm_loss']
 
-# %% book/en/05_masked_lm.md (code cell 1)
+# %% book/en/05_masked_lm.md (code cell 2)
 from typing import Optional
 
 import torch
@@ -13,7 +13,7 @@ from torch import nn
 from bert_annotated.model import ACTIVATIONS, BertConfig, init_bert_weights
 
 
-# %% book/en/05_masked_lm.md (code cell 3)
+# %% book/en/05_masked_lm.md (code cell 4)
 IGNORE_INDEX = -100  # label of positions that are not predicted (F.cross_entropy's default ignore_index)
 
 
@@ -27,7 +27,7 @@ def masking_budget(num_candidates: torch.Tensor, mask_prob: float = 0.15, max_pr
     return torch.where(num_candidates > 0, budget, torch.zeros_like(budget))
 
 
-# %% book/en/05_masked_lm.md (code cell 5)
+# %% book/en/05_masked_lm.md (code cell 6)
 def word_start_positions(candidates: torch.Tensor, continues_word: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Position of the first piece of the word each token belongs to: (batch, seq) long.
 
@@ -44,7 +44,7 @@ def word_start_positions(candidates: torch.Tensor, continues_word: Optional[torc
     return torch.where(is_word_start, positions, 0).cummax(dim=1).values  # (batch, seq)
 
 
-# %% book/en/05_masked_lm.md (code cell 7)
+# %% book/en/05_masked_lm.md (code cell 8)
 def _uniform(shape, generator: Optional[torch.Generator], device) -> torch.Tensor:
     """U[0, 1) numbers drawn on the generator's device (a CPU generator also works for CUDA inputs)."""
     source = generator.device if generator is not None else device
@@ -85,7 +85,7 @@ def choose_positions_to_mask(candidates: torch.Tensor, word_start: torch.Tensor,
     return taken_start.gather(1, word_start) & candidates  # a piece is chosen iff its word's first piece is
 
 
-# %% book/en/05_masked_lm.md (code cell 9)
+# %% book/en/05_masked_lm.md (code cell 10)
 class MaskedLMMasker:
     """Dynamic BERT masking of a batch of token ids: `masker(input_ids) -> (masked_input_ids, labels)`.
 
@@ -183,7 +183,7 @@ class MaskedLMMasker:
                 f"max_predictions_per_seq={self.max_predictions_per_seq}, whole_word_mask={self.whole_word_mask})")
 
 
-# %% book/en/05_masked_lm.md (code cell 17)
+# %% book/en/05_masked_lm.md (code cell 18)
 class BertMLMHead(nn.Module):
     """BERT's masked-LM head: dense + GELU + LayerNorm, then a decoder tied to the word embeddings, plus a bias."""
 

@@ -3,7 +3,7 @@
 
 __all__ = ['IS_NEXT', 'NOT_NEXT', 'NSPExample', 'truncate_seq_pair', 'create_nsp_examples', 'BertNSPHead', 'next_sentence_loss', 'read_pair_corpus', 'create_nsp_examples_from_pairs']
 
-# %% book/en/06_next_sentence.md (code cell 1)
+# %% book/en/06_next_sentence.md (code cell 2)
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
-# %% book/en/06_next_sentence.md (code cell 3)
+# %% book/en/06_next_sentence.md (code cell 4)
 IS_NEXT = 0  # label: B is the text that follows A
 NOT_NEXT = 1  # label: B was taken from another document
 
@@ -53,7 +53,7 @@ class NSPExample:
         return self.tokens[2 + self.num_a_tokens : -1]
 
 
-# %% book/en/06_next_sentence.md (code cell 4)
+# %% book/en/06_next_sentence.md (code cell 5)
 def _pack_pair(tokens_a: list[str], tokens_b: list[str], is_random_next: bool, **provenance) -> NSPExample:
     """Lay out `[CLS] A [SEP] B [SEP]` with its segment ids."""
     tokens = [_CLS_TOKEN, *tokens_a, _SEP_TOKEN, *tokens_b, _SEP_TOKEN]
@@ -61,7 +61,7 @@ def _pack_pair(tokens_a: list[str], tokens_b: list[str], is_random_next: bool, *
     return NSPExample(tokens, segment_ids, is_random_next, **provenance)
 
 
-# %% book/en/06_next_sentence.md (code cell 6)
+# %% book/en/06_next_sentence.md (code cell 7)
 def truncate_seq_pair(tokens_a: list[str], tokens_b: list[str], max_num_tokens: int, rng: random.Random) -> None:
     """Trim A and B in place until len(A) + len(B) <= max_num_tokens.
 
@@ -80,7 +80,7 @@ def truncate_seq_pair(tokens_a: list[str], tokens_b: list[str], max_num_tokens: 
             longer.pop()  # trim the back
 
 
-# %% book/en/06_next_sentence.md (code cell 8)
+# %% book/en/06_next_sentence.md (code cell 9)
 def _as_rng(rng: Union[random.Random, int, None]) -> random.Random:
     """Accept a random.Random, a seed, or None (a fresh, unseeded generator)."""
     if isinstance(rng, random.Random):
@@ -121,7 +121,7 @@ def _draw_target_length(max_num_tokens: int, short_seq_prob: float, rng: random.
     return max_num_tokens
 
 
-# %% book/en/06_next_sentence.md (code cell 9)
+# %% book/en/06_next_sentence.md (code cell 10)
 def _examples_from_document(
     documents: Sequence[Sequence[Sequence[str]]],
     document_index: int,
@@ -181,7 +181,7 @@ def _examples_from_document(
     return examples
 
 
-# %% book/en/06_next_sentence.md (code cell 10)
+# %% book/en/06_next_sentence.md (code cell 11)
 def create_nsp_examples(
     documents: Sequence[Sequence[Sequence[str]]],
     max_seq_length: int = 128,
@@ -210,7 +210,7 @@ def create_nsp_examples(
     return examples
 
 
-# %% book/en/06_next_sentence.md (code cell 17)
+# %% book/en/06_next_sentence.md (code cell 18)
 class BertNSPHead(nn.Module):
     """Next-sentence prediction: two logits (IsNext, NotNext) from the pooled [CLS] vector."""
 
@@ -234,7 +234,7 @@ def next_sentence_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tens
     return F.cross_entropy(logits.float(), labels)
 
 
-# %% book/en/06_next_sentence.md (code cell 19)
+# %% book/en/06_next_sentence.md (code cell 20)
 def read_pair_corpus(path: Union[str, Path]) -> list[tuple[str, str]]:
     """Read a one-pair-per-line corpus, `sentence A<TAB>sentence B`, as (A, B) string pairs."""
     path = Path(path)
@@ -262,7 +262,7 @@ def read_pair_corpus(path: Union[str, Path]) -> list[tuple[str, str]]:
     return pairs
 
 
-# %% book/en/06_next_sentence.md (code cell 20)
+# %% book/en/06_next_sentence.md (code cell 21)
 def _pick_other_line(b_tokens: list[list[str]], line: int, rng: random.Random) -> int:
     """A random line other than `line` whose B differs from line's B (as tokens)."""
     for _ in range(20):  # almost always succeeds at the first draw

@@ -3,7 +3,7 @@
 
 __all__ = ['PAD_TOKEN', 'UNK_TOKEN', 'CLS_TOKEN', 'SEP_TOKEN', 'MASK_TOKEN', 'SPECIAL_TOKENS', 'is_whitespace', 'is_control', 'is_punctuation', 'CJK_RANGES', 'is_cjk_character', 'clean_text', 'space_out_cjk_characters', 'strip_accents', 'split_on_punctuation', 'BasicTokenizer', 'WordpieceTokenizer', 'count_words', 'can_continue_a_word', 'initial_alphabet', 'merge_pair', 'PairStatistics', 'train_wordpiece_vocab', 'write_vocab', 'load_vocab', 'truncate_longest_first', 'BertTokenizer']
 
-# %% book/en/01_tokenization.md (code cell 1)
+# %% book/en/01_tokenization.md (code cell 2)
 import collections
 import heapq
 import os
@@ -13,7 +13,7 @@ import unicodedata
 from pathlib import Path
 
 
-# %% book/en/01_tokenization.md (code cell 2)
+# %% book/en/01_tokenization.md (code cell 3)
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 CLS_TOKEN = "[CLS]"
@@ -22,7 +22,7 @@ MASK_TOKEN = "[MASK]"
 SPECIAL_TOKENS = [PAD_TOKEN, UNK_TOKEN, CLS_TOKEN, SEP_TOKEN, MASK_TOKEN]  # ids 0..4 in our vocabularies
 
 
-# %% book/en/01_tokenization.md (code cell 3)
+# %% book/en/01_tokenization.md (code cell 4)
 def is_whitespace(char):
     """Space, tab, newline, carriage return, or any Unicode space separator (Zs)."""
     if char in (" ", "\t", "\n", "\r"):
@@ -45,7 +45,7 @@ def is_punctuation(char):
     return unicodedata.category(char).startswith("P")
 
 
-# %% book/en/01_tokenization.md (code cell 4)
+# %% book/en/01_tokenization.md (code cell 5)
 CJK_RANGES = [  # (first, last) code points, inclusive
     (0x4E00, 0x9FFF),    # CJK Unified Ideographs
     (0x3400, 0x4DBF),    # Extension A
@@ -63,7 +63,7 @@ def is_cjk_character(char):
     return any(first <= code_point <= last for first, last in CJK_RANGES)
 
 
-# %% book/en/01_tokenization.md (code cell 6)
+# %% book/en/01_tokenization.md (code cell 7)
 def clean_text(text):
     """Drop NUL, U+FFFD and control characters; turn every whitespace character into a space."""
     kept = []
@@ -101,7 +101,7 @@ def split_on_punctuation(word):
     return pieces
 
 
-# %% book/en/01_tokenization.md (code cell 8)
+# %% book/en/01_tokenization.md (code cell 9)
 class BasicTokenizer:
     """Raw text -> words and punctuation, with BERT's clean-up, CJK and casing rules.
 
@@ -139,7 +139,7 @@ class BasicTokenizer:
         return tokens
 
 
-# %% book/en/01_tokenization.md (code cell 10)
+# %% book/en/01_tokenization.md (code cell 11)
 class WordpieceTokenizer:
     """Greedy longest-match-first WordPiece over a fixed vocabulary (any container of str)."""
 
@@ -173,7 +173,7 @@ class WordpieceTokenizer:
         return pieces
 
 
-# %% book/en/01_tokenization.md (code cell 13)
+# %% book/en/01_tokenization.md (code cell 14)
 def count_words(texts, do_lower_case=True):
     """How often each basic-tokenizer word occurs in `texts`, an iterable of strings -> Counter."""
     if isinstance(texts, str):
@@ -204,7 +204,7 @@ def initial_alphabet(word_counts):
     return [token for _, _, token in sorted(ranked)]
 
 
-# %% book/en/01_tokenization.md (code cell 15)
+# %% book/en/01_tokenization.md (code cell 16)
 def merge_pair(symbols, first, second):
     """Replace each adjacent (first, second) in `symbols` with the merged piece; returns a new list."""
     merged = first + second[2:]  # second always starts with "##"
@@ -219,7 +219,7 @@ def merge_pair(symbols, first, second):
     return result
 
 
-# %% book/en/01_tokenization.md (code cell 17)
+# %% book/en/01_tokenization.md (code cell 18)
 class PairStatistics:
     """Piece and pair counts over a table of words, kept current as pairs are merged."""
 
@@ -268,7 +268,7 @@ class PairStatistics:
         return changed
 
 
-# %% book/en/01_tokenization.md (code cell 18)
+# %% book/en/01_tokenization.md (code cell 19)
 def train_wordpiece_vocab(texts, vocab_size=30522, min_frequency=2, do_lower_case=True, score="wordpiece"):
     """Learn a WordPiece vocabulary from `texts` (an iterable of strings) -> list of tokens, specials first.
 
@@ -318,7 +318,7 @@ def train_wordpiece_vocab(texts, vocab_size=30522, min_frequency=2, do_lower_cas
     return vocab
 
 
-# %% book/en/01_tokenization.md (code cell 20)
+# %% book/en/01_tokenization.md (code cell 21)
 def write_vocab(tokens, path):
     """Write tokens one per line (line number = id), atomically; returns the Path written."""
     path = Path(path)
@@ -373,7 +373,7 @@ def load_vocab(vocab_file):
     return vocab
 
 
-# %% book/en/01_tokenization.md (code cell 22)
+# %% book/en/01_tokenization.md (code cell 23)
 def truncate_longest_first(tokens_a, tokens_b, max_num_tokens):
     """Pop tokens from the end of the longer list (tokens_b on ties) until both fit; in place."""
     while len(tokens_a) + len(tokens_b) > max_num_tokens:
@@ -381,7 +381,7 @@ def truncate_longest_first(tokens_a, tokens_b, max_num_tokens):
         longer.pop()
 
 
-# %% book/en/01_tokenization.md (code cell 23)
+# %% book/en/01_tokenization.md (code cell 24)
 class BertTokenizer:
     """BERT's tokenizer: BasicTokenizer, then WordPiece, over a vocab.txt."""
 
