@@ -54,6 +54,11 @@ PAGE_REPORT = """async () => {
     .map(e => Array.from(e.childNodes).filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent).join(""))
     .join("\\n");
   const rawDollars = (prose.match(/\\$[^$\\s][^$\\n]{0,80}\\$/g) || []).slice(0, 3);
+  // TeX that MathJax showed as text, such as the backslashes of \\_ inside \\texttt{...}, or a MathJax error
+  const rawTex = Array.from(document.querySelectorAll("mjx-container"))
+    .filter(e => e.querySelector("mjx-merror") || Array.from(e.querySelectorAll("mjx-c, mjx-utext"))
+      .some(c => (c.textContent || "").includes("\\\\") || (c.className || "").toString().includes("mjx-c5C")))
+    .map(e => (e.closest(".math") || e).textContent.trim().slice(0, 60)).slice(0, 3);
   const brokenImages = Array.from(document.images)
     .filter(img => img.complete && img.naturalWidth === 0).map(img => img.getAttribute("src"));
   const links = Array.from(document.querySelectorAll("a[href]")).map(a => a.href);
@@ -64,7 +69,7 @@ PAGE_REPORT = """async () => {
     lang: document.documentElement.lang,
     text: article.innerText,
     mathCount: mathElements.length,
-    unrendered, rawDollars, brokenImages, links, ids, switchLinks,
+    unrendered, rawDollars, rawTex, brokenImages, links, ids, switchLinks,
     hasSwitch: !!document.querySelector("nav.language-switch"),
   };
 }"""
@@ -166,6 +171,8 @@ class Checker:
                             f"MathJax, e.g. {report['unrendered'][0]!r}")
         for raw in report["rawDollars"]:
             problems.append(f"math left as raw text: {raw!r}")
+        for raw in report["rawTex"]:
+            problems.append(f"math shows raw TeX (a backslash or a MathJax error; use \\mathtt, not \\texttt): {raw!r}")
         language = page_name.split("/", 1)[0] if "/" in page_name else None
         if language in ("en", "zh") and not report["hasSwitch"]:
             problems.append("no English / 中文 language switch at the top of the page")
