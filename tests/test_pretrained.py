@@ -1,19 +1,28 @@
-"""Hugging Face checkpoint folders, both ways: chapter 08 (bert_annotated.pretrained).
+"""Hugging Face checkpoint folders, both ways, and the book's pretrained model: chapter 09 (bert_annotated.pretrained).
 
-Every model here is a randomly initialised `transformers` model of a small config: nothing is downloaded.
+Most models here are randomly initialised `transformers` models of a small config; the book's own model is read
+from book/models/. Nothing is downloaded: the download path is tested with file:// URLs and a stand-in urlopen.
 """
 from __future__ import annotations
 
+import io
 import json
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
-import bert_annotated  # noqa: F401  (attaches from_pretrained / save_pretrained to the classes)
-from bert_annotated import BertConfig, BertForPreTraining, BertModel, BertTokenizer, write_vocab
-from bert_annotated.pretrained import (fill_mask, hf_to_pretraining_state_dict, nearest_tokens,
-                                       pretraining_to_hf_state_dict)
-from bert_annotated.pretraining import build_optimizer
+from bert_annotated import pretrained  # attaches from_pretrained / save_pretrained to the classes
+from bert_annotated.model import BertConfig, BertModel
+from bert_annotated.pretrained import (BOOK_MODEL_FILES, BOOK_MODEL_FOLDER, REPOSITORY_BRANCH, REPOSITORY_URL,
+                                       attention_summary, book_model_dir, cloze_evaluation, cloze_windows, fill_mask,
+                                       hf_to_pretraining_state_dict, load_book_model, nearest_tokens,
+                                       pretraining_to_hf_state_dict, read_drcd_paragraphs, read_wikitext_paragraphs,
+                                       run_probes)
+from bert_annotated.pretraining import BertForPreTraining, build_optimizer
+from bert_annotated.tokenization import BertTokenizer, write_vocab
 
 transformers = pytest.importorskip("transformers")
 from safetensors.torch import load_file, save_file  # noqa: E402
@@ -366,3 +375,226 @@ def test_training_steps_match_transformers():
     reference = hf_model.state_dict()
     for key, value in after.items():
         torch.testing.assert_close(value, reference[key], atol=1e-5, rtol=1e-4, msg=key)
+
+
+# ------------------------------------------------------------------------------------------------ the book's model
+ROOT = Path(__file__).resolve().parents[1]
+BOOK_MODEL = ROOT / BOOK_MODEL_FOLDER
+needs_book_model = pytest.mark.skipif(not (BOOK_MODEL / "model.safetensors").is_file(),
+                                      reason=f"no {BOOK_MODEL_FOLDER} here (an sdist without the book)")
+
+
+@needs_book_model
+def test_the_book_model_is_found_in_the_repository():
+    assert book_model_dir() == BOOK_MODEL
+    assert all((BOOK_MODEL / name).is_file() for name in BOOK_MODEL_FILES)
+    card = (BOOK_MODEL / "README.md").read_text(encoding="utf-8")
+    assert "CC BY-SA 4.0" in card and "中文" in card
+
+
+@pytest.mark.skipif(not (ROOT / "_config.yml").is_file(), reason="no _config.yml here (an sdist without the book)")
+def test_the_repository_is_named_once():
+    """The download URL is built from REPOSITORY_URL and REPOSITORY_BRANCH, which must be _config.yml's."""
+    config = (ROOT / "_config.yml").read_text(encoding="utf-8")
+    repository = re.search(r"^repository:\n((?:  .*\n)+)", config, re.M).group(1)
+    assert re.search(r"^  url: (\S+)$", repository, re.M).group(1) == REPOSITORY_URL
+    assert re.search(r"^  branch: (\S+)$", repository, re.M).group(1) == REPOSITORY_BRANCH
+    assert pretrained.BOOK_MODEL_URL == (f"https://raw.githubusercontent.com/{REPOSITORY_URL.split('github.com/')[1]}"
+                                         f"/{REPOSITORY_BRANCH}/{BOOK_MODEL_FOLDER}")
+
+
+def test_the_book_model_is_not_in_the_wheel():
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    package_data = pyproject[pyproject.index("[tool.setuptools.package-data]"):].split("\n[", 1)[0]
+    assert "safetensors" not in package_data and "models" not in package_data
+    assert not list((ROOT / "bert_annotated").rglob("*.safetensors"))
+
+
+@needs_book_model
+@pytest.mark.parametrize("transformers_class", ["BertForPreTraining", "BertForMaskedLM"])
+def test_the_book_model_gives_the_same_logits_in_transformers(transformers_class):
+    model, tokenizer = load_book_model()
+    pairs = [("He was born in 1950 and [MASK] in 2010.", "北京是中国的[MASK]都。"),
+             ("The river flows into the sea.", None)]
+    encoded = [tokenizer.encode(a, b, max_length=32, pad_to_max_length=True) for a, b in pairs]
+    input_ids = torch.tensor([e["input_ids"] for e in encoded])  # (2, 32), the second one padded
+    token_type_ids = torch.tensor([e["token_type_ids"] for e in encoded])
+    attention_mask = torch.tensor([e["attention_mask"] for e in encoded])
+    assert attention_mask[1].sum() < 32 and token_type_ids[0].max() == 1
+    theirs = getattr(transformers, transformers_class).from_pretrained(BOOK_MODEL, dtype=torch.float32).eval()
+    with torch.no_grad():
+        mine = model(input_ids, token_type_ids, attention_mask)
+        out = theirs(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
+    real = attention_mask.bool()
+    logits = out.prediction_logits if transformers_class == "BertForPreTraining" else out.logits
+    torch.testing.assert_close(mine.mlm_logits[real], logits[real], atol=1e-4, rtol=0)
+    if transformers_class == "BertForPreTraining":
+        torch.testing.assert_close(mine.nsp_logits, out.seq_relationship_logits, atol=1e-4, rtol=0)
+
+
+@pytest.fixture
+def book_copy(tmp_path):
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    for name in BOOK_MODEL_FILES:
+        shutil.copyfile(BOOK_MODEL / name, folder / name)
+    return folder
+
+
+def _one_line_error(folder, file_name, *needles):
+    with pytest.raises(ValueError) as error:
+        load_book_model(folder)
+    message = str(error.value)
+    assert str(folder / file_name) in message and "\n" not in message, message
+    for needle in needles:
+        assert needle in message, message
+
+
+@needs_book_model
+def test_a_truncated_model_file_is_a_one_line_error(book_copy):
+    data = (book_copy / "model.safetensors").read_bytes()
+    (book_copy / "model.safetensors").write_bytes(data[:len(data) // 2])
+    _one_line_error(book_copy, "model.safetensors", "cannot read")
+
+
+@needs_book_model
+def test_wrong_files_are_one_line_errors(book_copy):
+    (book_copy / "model.safetensors").write_bytes(b"<html>404: Not Found</html>")  # what a bad download saves
+    _one_line_error(book_copy, "model.safetensors", "cannot read")
+    shutil.copyfile(BOOK_MODEL / "model.safetensors", book_copy / "model.safetensors")
+    (book_copy / "config.json").write_text((BOOK_MODEL / "config.json").read_text()[:100])
+    _one_line_error(book_copy, "config.json", "not a JSON file")
+    shutil.copyfile(BOOK_MODEL / "config.json", book_copy / "config.json")
+    lines = (BOOK_MODEL / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    (book_copy / "vocab.txt").write_text("\n".join(lines[:1000]) + "\n", encoding="utf-8")
+    _one_line_error(book_copy, "vocab.txt", "1000 tokens", "vocab_size=30000")
+
+
+@needs_book_model
+def test_the_download_path_fetches_each_file_once(book_copy, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    folder = book_model_dir(cache_dir=cache, base_url=book_copy.as_uri())
+    assert folder == cache / "bert-mini-bilingual"
+    for name in BOOK_MODEL_FILES:
+        assert (folder / name).read_bytes() == (BOOK_MODEL / name).read_bytes(), name
+    assert not list(folder.glob("*.tmp"))
+    model, tokenizer = load_book_model(folder)
+    assert len(tokenizer) == model.config.vocab_size == 30000
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the cached files must not be downloaded again")
+    monkeypatch.setattr(pretrained, "urlopen", no_network)
+    assert book_model_dir(cache_dir=cache, base_url="https://example.invalid/model") == folder
+    monkeypatch.setenv("BERT_ANNOTATED_CACHE", str(cache))
+    assert book_model_dir(cache_dir=cache) == folder
+
+
+def test_a_failed_download_is_a_one_line_error(tmp_path):
+    with pytest.raises(ValueError) as error:
+        book_model_dir(cache_dir=tmp_path / "cache", base_url=(tmp_path / "nowhere").as_uri())
+    message = str(error.value)
+    assert str(tmp_path / "cache" / "bert-mini-bilingual" / "config.json") in message and "\n" not in message
+    assert not list((tmp_path / "cache" / "bert-mini-bilingual").iterdir())  # nothing half-written stays
+
+
+def test_a_short_download_is_an_error(tmp_path, monkeypatch):
+    class ShortResponse(io.BytesIO):
+        headers = {"Content-Length": "1000"}
+
+    monkeypatch.setattr(pretrained, "urlopen", lambda url, timeout: ShortResponse(b"{}" * 10))
+    with pytest.raises(ValueError, match=r"config\.json: the download stopped after 20 of 1,000 bytes"):
+        book_model_dir(cache_dir=tmp_path / "cache", base_url="https://example.invalid/model")
+    assert not (tmp_path / "cache" / "bert-mini-bilingual" / "config.json").exists()
+
+
+# ------------------------------------------------------------------------------------------------ probes, cloze, attention
+def _dog_model(tmp_path, favourite="dog"):
+    write_vocab(VOCAB, tmp_path / "v.txt")
+    tokenizer = BertTokenizer(str(tmp_path / "v.txt"))
+    torch.manual_seed(0)
+    model = BertForPreTraining(BertConfig(**{**SMALL, "vocab_size": len(VOCAB)})).eval()
+    with torch.no_grad():  # a model that is certain: `favourite` is the answer everywhere
+        model.mlm_head.bias[tokenizer.vocab[favourite]] = 50.0
+    return model, tokenizer
+
+
+def test_run_probes_ranks_the_expected_piece(tmp_path):
+    model, tokenizer = _dog_model(tmp_path)
+    dog, cat = run_probes(model, tokenizer, [("the [MASK] barks.", "dog"), ("the [MASK] world", "cat")])
+    assert dog.rank == 1 and dog.top[0] == "dog" and len(dog.top) == 5
+    assert cat.rank in (0, 2, 3, 4, 5) and cat.top[0] == "dog"
+    with pytest.raises(ValueError, match="elephant"):
+        run_probes(model, tokenizer, [("the [MASK].", "elephant")])
+    with pytest.raises(ValueError, match="exactly one"):
+        run_probes(model, tokenizer, [("the [MASK] [MASK].", "dog")])
+
+
+def test_cloze_evaluation_scores_the_model_and_the_baseline_on_the_same_positions(tmp_path):
+    model, tokenizer = _dog_model(tmp_path, favourite="cat")
+    dog, cat, unk = tokenizer.vocab["dog"], tokenizer.vocab["cat"], tokenizer.vocab["[UNK]"]
+    windows = [[dog] * 8 + [cat] * 2 + [unk]] * 60  # the baseline guesses dog, the model guesses cat
+    figures = cloze_evaluation(model, tokenizer, windows, seed=0)
+    assert figures["windows"] == 60 and figures["pieces"] == 660
+    assert 0.10 < figures["masked"] / 600 < 0.20  # 15 % of the pieces that may be hidden ([UNK] never is)
+    assert figures["unigram_guesses"][:2] == ["dog", "cat"] and figures["unk_fraction"] == pytest.approx(1 / 11)
+    assert figures["top1"] + figures["unigram_top1"] == pytest.approx(1.0)  # every target is dog or cat
+    assert 0.1 < figures["top1"] < 0.3 and figures["top5"] >= figures["top1"]
+    assert figures["unigram_top5"] == pytest.approx(1.0)
+    again = cloze_evaluation(model, tokenizer, windows, seed=0)
+    assert again == figures  # seeded
+    with pytest.raises(ValueError, match="no piece can be hidden"):
+        cloze_evaluation(model, tokenizer, [[unk] * 10])
+
+
+def test_cloze_windows_cut_long_paragraphs_and_sample_with_a_seed(tmp_path):
+    _, tokenizer = _dog_model(tmp_path)
+    paragraphs = ["the dog barks " * 100, "hello world " * 3, "the cat"]  # 400, 6 and 2 pieces
+    windows = cloze_windows(tokenizer, paragraphs, seq_len=128)
+    assert [len(window) for window in windows] == [126, 126, 126, 22]  # 6 and 2 pieces: too short to test
+    sample = cloze_windows(tokenizer, paragraphs * 5, seq_len=32, max_windows=7, seed=3)
+    assert len(sample) == 7 and sample == cloze_windows(tokenizer, paragraphs * 5, seq_len=32, max_windows=7, seed=3)
+
+
+def test_held_out_readers(tmp_path):
+    wikitext = tmp_path / "wiki.test.raw"
+    wikitext.write_text(" = Robert Boulter = \r\n A guest @-@ starring role , 1 @,@ 000 fans and 3 @.@ 5 stars . \n"
+                        " = = Career = = \r\n In 2000 he acted . \n", encoding="utf-8")
+    assert read_wikitext_paragraphs(wikitext) == ["A guest-starring role , 1,000 fans and 3.5 stars .", "In 2000 he acted ."]
+    drcd = tmp_path / "drcd_contexts.txt"
+    drcd.write_text("梵文\n第一段。\n第二段。\n\n台北\n第三段。\n", encoding="utf-8")
+    assert read_drcd_paragraphs(drcd) == ["第一段。", "第二段。", "第三段。"]
+    for reader in (read_wikitext_paragraphs, read_drcd_paragraphs):
+        with pytest.raises(ValueError, match="no such file"):
+            reader(tmp_path / "missing.txt")
+
+
+def test_attention_summary_matches_a_direct_count(tmp_path):
+    model, tokenizer = _dog_model(tmp_path)
+    pairs = [("the dog barks", "hello world"), ("the cat", "中 文 , the dog")]
+    summary = attention_summary(model, tokenizer, pairs)
+    layers, heads = SMALL["num_hidden_layers"], SMALL["num_attention_heads"]
+    expected = {name: torch.zeros(layers, heads) for name in ("[CLS]", "[SEP]", "previous", "next")}
+    counts = {"[CLS]": 0, "[SEP]": 0, "previous": 0, "next": 0}
+    for a, b in pairs:
+        encoded = tokenizer.encode(a, b)
+        tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
+        with torch.no_grad():
+            maps = model.bert(torch.tensor([encoded["input_ids"]]), torch.tensor([encoded["token_type_ids"]]),
+                              output_attentions=True)[2]
+        for layer in range(layers):
+            for head in range(heads):
+                grid = maps[layer][0, head]
+                for i in range(len(tokens)):
+                    for j, token in enumerate(tokens):
+                        if token in ("[CLS]", "[SEP]"):
+                            expected[token][layer, head] += grid[i, j]
+                    if i > 0:
+                        expected["previous"][layer, head] += grid[i, i - 1]
+                    if i + 1 < len(tokens):
+                        expected["next"][layer, head] += grid[i, i + 1]
+        counts = {"[CLS]": counts["[CLS]"] + len(tokens), "[SEP]": counts["[SEP]"] + len(tokens),
+                  "previous": counts["previous"] + len(tokens) - 1, "next": counts["next"] + len(tokens) - 1}
+    for name in expected:
+        torch.testing.assert_close(summary[name], expected[name] / counts[name], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="no sentence pairs"):
+        attention_summary(model, tokenizer, [])
