@@ -10,6 +10,7 @@ from bert_annotated.masked_lm import (
     IGNORE_INDEX,
     BertMLMHead,
     MaskedLMMasker,
+    gather_masked_positions,
     masked_lm_loss,
     masking_budget,
     word_start_positions,
@@ -329,7 +330,9 @@ def test_logits_only_at_masked_positions(tiny_model):
     torch.testing.assert_close(logits, head(hidden)[positions])
     assert head(hidden).shape == (4, 9, 60)
     with pytest.raises(ValueError, match="masked_positions"):
-        head(hidden, positions.long())
+        head(hidden, positions.float())
+    with pytest.raises(ValueError, match="masked_positions"):
+        head(hidden, positions.long()[:2])  # integer positions for another batch size
 
 
 def test_loss_is_cross_entropy_over_masked_positions_only(tiny_model):
@@ -367,3 +370,68 @@ def test_initial_loss_is_near_log_vocab(tiny_model):
     sequence_output, _ = bert(masked, attention_mask=(batch != PAD).long())
     loss = masked_lm_loss(head(sequence_output, labels != IGNORE_INDEX), labels)
     assert abs(loss.item() - math.log(60)) < 0.5
+
+
+# ---------------------------------------------------------------- a fixed number of predictions per sequence
+
+
+def test_gather_masked_positions_layout():
+    labels = torch.full((3, 6), IGNORE_INDEX)
+    labels[0, 1], labels[0, 4] = 11, 14
+    labels[2, 0], labels[2, 2], labels[2, 5] = 20, 22, 25
+    positions, slot_labels = gather_masked_positions(labels, 4)
+    assert positions.tolist() == [[1, 4, 0, 0], [0, 0, 0, 0], [0, 2, 5, 0]]
+    assert slot_labels.tolist() == [[11, 14, -100, -100], [-100] * 4, [20, 22, 25, -100]]
+    # more slots than positions: padded, still the requested shape
+    positions, slot_labels = gather_masked_positions(labels, 9)
+    assert positions.shape == slot_labels.shape == (3, 9) and (slot_labels != IGNORE_INDEX).sum() == 5
+    assert positions.max() < 6
+    with pytest.raises(ValueError, match="max_predictions_per_seq=2"):
+        gather_masked_positions(labels, 2)
+    assert gather_masked_positions(labels, 2, check=False)[1].tolist()[2] == [20, 22]  # unchecked: cut
+    with pytest.raises(ValueError, match="batch, seq"):
+        gather_masked_positions(labels[0], 4)
+    with pytest.raises(ValueError, match="at least 1"):
+        gather_masked_positions(labels, 0)
+
+
+@pytest.mark.parametrize("whole_word_mask", [False, True])
+def test_fixed_slots_have_static_shapes_and_the_same_loss(tiny_model, whole_word_mask):
+    config, bert, head = tiny_model
+    continuation = torch.zeros(60, dtype=torch.bool)
+    continuation[40:] = True  # ids 40..59 are '##' pieces
+    masker = MaskedLMMasker(MASK, 60, SPECIALS, continuation_token_mask=continuation, max_predictions_per_seq=5,
+                            whole_word_mask=whole_word_mask)
+    shapes, counts = set(), set()
+    for seed in range(4):
+        batch = make_batch(8, 32, 60, seed=seed)
+        masked, labels = masker(batch, generator=torch.Generator().manual_seed(seed))
+        positions, slot_labels = gather_masked_positions(labels, masker.max_predictions_per_seq)
+        sequence_output, _ = bert(masked, attention_mask=(batch != PAD).long())
+        slot_logits = head(sequence_output, positions)
+        shapes.add(tuple(slot_logits.shape))
+        counts.add(int((labels != IGNORE_INDEX).sum()))
+        chosen = labels != IGNORE_INDEX
+        dynamic_loss = masked_lm_loss(head(sequence_output, chosen), labels)
+        static_loss = masked_lm_loss(slot_logits, slot_labels)
+        torch.testing.assert_close(static_loss, dynamic_loss)
+        # the same gradients reach the model
+        dynamic_grads = torch.autograd.grad(dynamic_loss, list(head.parameters()), retain_graph=True)
+        static_grads = torch.autograd.grad(static_loss, list(head.parameters()))
+        for dynamic, static in zip(dynamic_grads, static_grads):
+            torch.testing.assert_close(static, dynamic)
+        # the padded slots are ignored, whatever their logits
+        scrambled = slot_logits.detach().clone()
+        scrambled[slot_labels == IGNORE_INDEX] = torch.randn_like(scrambled[slot_labels == IGNORE_INDEX]) * 50
+        torch.testing.assert_close(masked_lm_loss(scrambled, slot_labels), static_loss.detach())
+    assert shapes == {(8, 5, 60)} and len(counts) > 1  # different numbers of masked tokens, one shape
+
+
+def test_fixed_slots_with_nothing_to_predict(tiny_model):
+    config, bert, head = tiny_model
+    hidden = torch.randn(2, 6, 16, requires_grad=True)
+    positions, slot_labels = gather_masked_positions(torch.full((2, 6), IGNORE_INDEX), 3)
+    loss = masked_lm_loss(head(hidden, positions), slot_labels)
+    assert loss.item() == 0.0 and loss.requires_grad
+    loss.backward()
+    assert hidden.grad.abs().sum() == 0

@@ -7,9 +7,14 @@ the `tokenizers`-backed `BertTokenizer` and the pure-Python `BertTokenizerLegacy
 vocab.txt. Nothing is downloaded.
 """
 import collections
+import json
 import pickle
 import random
 import re
+import subprocess
+import sys
+from importlib.resources import files
+from pathlib import Path
 
 import pytest
 
@@ -20,13 +25,21 @@ from bert_annotated.tokenization import (
     BertTokenizer,
     PairStatistics,
     WordpieceTokenizer,
+    SPLIT_DISAGREEMENTS,
     count_words,
+    count_words_fast,
     initial_alphabet,
     is_cjk_character,
     is_punctuation,
+    is_whitespace,
+    learn_vocab,
+    learn_vocab_by_frequency,
     load_vocab,
     merge_pair,
+    split_on_whitespace,
+    tokenize_documents_parallel,
     train_wordpiece_vocab,
+    train_wordpiece_vocab_simple,
     truncate_longest_first,
     write_vocab,
 )
@@ -246,6 +259,113 @@ def test_trainer_bad_arguments():
         train_wordpiece_vocab(["some text"], score="bpe")
     with pytest.raises(TypeError, match="list"):
         train_wordpiece_vocab("one string, not a list of lines")
+
+
+# ---------------------------------------------------------------- the fast trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def embedded_lines(name):
+    return (files("bert_annotated") / "data" / name).read_text(encoding="utf-8").splitlines()
+
+
+def random_unicode_texts(seed, count=60):
+    """Texts mixing every kind of character the basic tokenizer treats specially."""
+    rng = random.Random(seed)
+    pool = (list("abcdefgh ABC  éÉüñ") + list(",.!?'$-") + list("中文字") + list(SPLIT_DISAGREEMENTS)
+            + ["\t", "\n", "\r", "\x00", "\x07", "\ufffd", "\u200b", "\u00a0", "\u3000", "e\u0301", "🙂", "Ⅻ"])
+    return ["".join(rng.choice(pool) for _ in range(rng.randint(0, 40))) for _ in range(count)]
+
+
+def random_ascii_texts(seed, count=60):
+    rng = random.Random(seed)
+    return ["".join(chr(rng.randrange(128)) for _ in range(rng.randint(0, 40))) for _ in range(count)]
+
+
+def test_split_disagreements_are_exactly_where_python_and_bert_differ():
+    differ = "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace() != is_whitespace(chr(code)))
+    assert differ == SPLIT_DISAGREEMENTS
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_split_on_whitespace_matches_clean_text(seed):
+    from bert_annotated.tokenization import clean_text
+    for text in random_unicode_texts(seed) + random_ascii_texts(seed):
+        cleaned_chunks = [clean_text(chunk) for chunk in split_on_whitespace(text)]
+        assert [chunk for chunk in cleaned_chunks if chunk] == [chunk for chunk in clean_text(text).split(" ") if chunk]
+
+
+@pytest.mark.parametrize("do_lower_case", [True, False])
+@pytest.mark.parametrize("seed", range(3))
+def test_count_words_fast_matches_count_words(do_lower_case, seed):
+    texts = LOCAL_LINES + SAMPLES + random_unicode_texts(seed) + random_ascii_texts(seed)
+    expected = count_words(texts, do_lower_case=do_lower_case)
+    assert count_words_fast(texts, do_lower_case=do_lower_case, processes=1) == expected
+    assert count_words_fast(texts, do_lower_case=do_lower_case, processes=2) == expected
+    assert count_words_fast(iter(texts), do_lower_case=do_lower_case) == expected   # any iterable
+    with pytest.raises(TypeError, match="list"):
+        count_words_fast("one string")
+
+
+def random_corpus(seed):
+    """Words over a tiny alphabet: many ties, repeated letters (overlapping pairs), words that merge to one piece."""
+    rng = random.Random(seed)
+    letters = "abcab" if seed % 2 else "aabcdxyz"
+    words = ["".join(rng.choice(letters) for _ in range(rng.randint(1, 9))) for _ in range(40)]
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))) for _ in range(50)]
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("min_frequency", [1, 2, 3])
+def test_incremental_merging_matches_simple_on_random_corpora(seed, min_frequency):
+    word_counts = count_words(random_corpus(seed))
+    for vocab_size in [12, 40, 10_000]:  # alphabet cut short, mid-way, and run until nothing is left
+        assert learn_vocab_by_frequency(word_counts, vocab_size, min_frequency) == \
+            learn_vocab(word_counts, vocab_size, min_frequency, score="frequency")
+
+
+@pytest.mark.parametrize("name", ["corpus_en.txt", "corpus_zh.txt"])
+def test_incremental_merging_matches_simple_on_embedded_corpus(name):
+    word_counts = count_words_fast(embedded_lines(name))
+    for min_frequency in [1, 2]:
+        vocab = learn_vocab_by_frequency(word_counts, 30_000, min_frequency)
+        assert vocab == learn_vocab(word_counts, 30_000, min_frequency, score="frequency")
+    assert len(vocab) > 1000
+
+
+@pytest.mark.parametrize("score", ["wordpiece", "frequency"])
+def test_train_wordpiece_vocab_equals_the_simple_trainer(score):
+    texts = embedded_lines("corpus_en.txt")[:400] + embedded_lines("corpus_zh.txt")[:400]
+    expected = train_wordpiece_vocab_simple(texts, vocab_size=1500, min_frequency=2, score=score)
+    assert train_wordpiece_vocab(texts, vocab_size=1500, min_frequency=2, score=score) == expected
+    assert train_wordpiece_vocab(texts, vocab_size=1500, min_frequency=2, score=score, processes=2) == expected
+
+
+def test_tokenize_documents_parallel_keeps_order():
+    documents = [[line] for line in LOCAL_LINES + SAMPLES] + [[], LOCAL_LINES[:3]]
+    tokenizer = BasicTokenizer()
+    expected = [[tokenizer.tokenize(sentence) for sentence in document] for document in documents]
+    assert tokenize_documents_parallel(documents, tokenizer.tokenize, processes=1) == expected
+    assert tokenize_documents_parallel(documents, tokenizer.tokenize, processes=2) == expected
+    assert tokenize_documents_parallel(iter(documents), tokenizer.tokenize) == expected
+    assert tokenize_documents_parallel([], tokenizer.tokenize, processes=2) == []
+
+
+def test_vocab_benchmark_smoke(tmp_path):
+    pytest.importorskip("tokenizers")
+    output = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vocab_trainer.py"), "--smoke",
+                             "--output", str(output)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(output.read_text(encoding="utf-8"))
+    assert record["runs"] == 1 and len(record["ours_s"]) == len(record["rust_s"]) == 1
+    assert record["ratio"] == record["ours_median_s"] / record["rust_median_s"] > 0
+    assert record["same_vocabulary_as_simple_trainer"] is True
+    assert set(record["stages_median_s"]) == {"read corpus (chapter 07)", "count words (fast)",
+                                              "merge (incremental)", "write vocab.txt"}
+    assert record["device"]["cores"] >= 1 and record["device"]["cpu"]
+    assert record["vocabulary_sizes"]["ours"] == 600 and 0 < record["shared_with_rust"] <= 1
 
 
 # ---------------------------------------------------------------- vocabulary files
