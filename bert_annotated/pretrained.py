@@ -15,16 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from bert_annotated.model import BertConfig, BertModel, hf_to_ours_state_dict, ours_to_hf_state_dict
-from bert_annotated.pretraining import (
-    MODEL_FILE,
-    BertForPreTraining,
-    TrainingConfig,
-    build_vocab,
-    embedded_corpus_paths,
-    preset_for,
-    pretrain,
-    resolve_device,
-)
+from bert_annotated.pretraining import BertForPreTraining, resolve_device
+from bert_annotated.pretraining_data import build_vocab, embedded_corpus_paths
+from bert_annotated.training import MODEL_FILE, TrainingConfig, preset_for, pretrain
 from bert_annotated.tokenization import BertTokenizer, write_vocab
 
 

@@ -1,4 +1,4 @@
-"""The command-line programs of chapter 07: bert-vocab, bert and bert-annotated, run as real processes."""
+"""The command-line programs of appendix B: bert-vocab, bert and bert-annotated, run as real processes."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bert_annotated.pretraining import CHECKPOINT_FILE, embedded_corpus_paths, load_checkpoint, read_metrics
+from bert_annotated.pretraining_data import embedded_corpus_paths
+from bert_annotated.training import CHECKPOINT_FILE, load_checkpoint, read_metrics
 
 ENTRY_POINTS = {"bert": "bert_main", "bert-vocab": "bert_vocab_main", "bert-annotated": "main"}
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -22,7 +23,7 @@ FAST = ["--max-steps", "4", "-b", "8", "-s", "32", "--device", "cpu", "--no-prog
 
 def command(program: str, *args) -> list[str]:
     """The console script `program` as installed by pyproject.toml, run with this interpreter."""
-    code = f"import sys; from bert_annotated.pretraining import {ENTRY_POINTS[program]} as m; sys.exit(m(sys.argv[1:]))"
+    code = f"import sys; from bert_annotated.cli import {ENTRY_POINTS[program]} as m; sys.exit(m(sys.argv[1:]))"
     return [sys.executable, "-c", code, *map(str, args)]
 
 
@@ -212,7 +213,7 @@ def test_resume_with_different_flags(tmp_path, finished_run, corpus_file, vocab_
 @pytest.mark.skipif(shutil.which("torchrun") is None and not hasattr(torch.distributed, "run"),
                     reason="torchrun is not available")
 def test_torchrun_two_processes_on_cpu(tmp_path, corpus_file, vocab_file):
-    code = "import sys; from bert_annotated.pretraining import bert_main; sys.exit(bert_main(sys.argv[1:]))"
+    code = "import sys; from bert_annotated.cli import bert_main; sys.exit(bert_main(sys.argv[1:]))"
     script = tmp_path / "bert_script.py"
     script.write_text(code + "\n")
     result = subprocess.run(
