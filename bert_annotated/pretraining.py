@@ -138,7 +138,7 @@ def plot_losses(records: Sequence[dict], axis=None):
                                  ("nsp_loss", tr("NSP loss", "NSP 损失"), "tab:orange")])
     axis.set_ylabel(tr("cross-entropy (nats)", "交叉熵（奈特）"))
     axis.set_title(tr("Pretraining loss", "预训练损失"))
-    axis.legend()
+    axis.legend(fontsize="small")
     return axis.figure
 
 
@@ -153,7 +153,7 @@ def plot_accuracies(records: Sequence[dict], axis=None, nsp_baseline: float | No
     axis.set_ylim(0.0, 1.0)
     axis.set_ylabel(tr("accuracy", "准确率"))
     axis.set_title(tr("Pretraining accuracy", "预训练准确率"))
-    axis.legend()
+    axis.legend(fontsize="small", loc="center right")
     return axis.figure
 
 

@@ -18,7 +18,8 @@ from bert_annotated.pretraining import (
     warmup_linear_decay,
 )
 
-from pretraining_fixtures import tokenizer, dataset, collate, CPU, tiny_config  # noqa: F401  (pytest fixtures)
+# pytest fixtures (imported with the fixtures they depend on)
+from pretraining_fixtures import CPU, tiny_config, collate, corpus, dataset, tokenizer  # noqa: F401
 
 
 def test_model_outputs_shapes_and_losses():

@@ -17,7 +17,8 @@ from bert_annotated.pretraining_data import (
     split_sentences,
 )
 
-from pretraining_fixtures import corpus, tokenizer, dataset, collate, SHARED  # noqa: F401  (pytest fixtures)
+# pytest fixtures (imported with the fixtures they depend on)
+from pretraining_fixtures import SHARED, collate, corpus, dataset, tokenizer  # noqa: F401
 
 
 def test_collate_pads_dynamically_and_masks_deterministically(dataset, collate):

@@ -21,7 +21,8 @@ from bert_annotated.training import (
     TrainingInterrupted,
 )
 
-from pretraining_fixtures import corpus, tokenizer, tiny_config  # noqa: F401  (pytest fixtures)
+# pytest fixtures (imported with the fixtures they depend on)
+from pretraining_fixtures import tiny_config, collate, corpus, dataset, tokenizer  # noqa: F401
 
 
 def test_atomic_save_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
