@@ -6,17 +6,13 @@ __version__ = "0.1.0"
 
 from bert_annotated.runtime import use_cpu_threads
 from bert_annotated.tokenization import BertTokenizer, train_wordpiece_vocab, write_vocab, load_vocab
-from bert_annotated import embeddings  # noqa: F401
-from bert_annotated import attention  # noqa: F401
 from bert_annotated.model import BertConfig, BertModel
 from bert_annotated.masked_lm import MaskedLMMasker
-from bert_annotated import next_sentence  # noqa: F401
 from bert_annotated.pretraining_data import read_corpus, build_vocab, embedded_corpus_paths
 from bert_annotated.pretraining import BertForPreTraining, resolve_device
 from bert_annotated.pretrained import fill_mask, nearest_tokens
 from bert_annotated.fine_tuning import BertForSequenceClassification, fine_tune
 from bert_annotated.training import TrainingConfig, pretrain, load_pretrained
-from bert_annotated import cli  # noqa: F401
 
 __all__ = [
     '__version__',

@@ -228,3 +228,41 @@ def test_torchrun_two_processes_on_cpu(tmp_path, corpus_file, vocab_file):
     assert [r["step"] for r in records] == [1, 2, 3]  # written once, by rank 0
     assert result.stdout.count("pretrained BERT") == 1
     assert load_checkpoint(tmp_path / "ddp")["position"]["step"] == 3
+
+
+# ------------------------------------------------------------------ flags generated from the configurations
+def test_every_option_has_help_with_its_default():
+    import argparse
+
+    from bert_annotated import cli
+
+    for parser in (cli._bert_parser(), cli._bert_vocab_parser(), cli._pretrain_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{parser.prog} {action.option_strings}: no help"
+            assert "(default: " in action.help or "(required)" in action.help, f"{parser.prog} {action.option_strings}"
+        text = parser.format_help()
+        assert "%(default)s" not in text and "ADAM_WEIGHT_DECAY" not in text
+
+
+def test_flags_are_generated_from_training_config_and_accept_the_seeds_spellings():
+    import dataclasses
+
+    from bert_annotated import cli
+    from bert_annotated.training import TrainingConfig
+
+    parser = cli._pretrain_parser()
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    for field in dataclasses.fields(TrainingConfig):
+        assert field.metadata["help"], field.name  # help text beside the field
+        if field.name not in ("output_dir", "device"):
+            dashed = field.name.replace("_", "-")
+            assert f"--{dashed}" in flags or f"--no-{dashed}" in flags, field.name
+    seed = parser.parse_args(["-hs", "128", "-a", "4", "-s", "32", "-b", "4", "--adam_weight_decay", "0.02",
+                              "--log_freq", "3", "-e", "2", "-w", "1"])
+    modern = parser.parse_args(["--hidden-size", "128", "--num-attention-heads", "4", "--seq-len", "32",
+                                "--batch-size", "4", "--weight-decay", "0.02", "--log-every", "3", "--epochs", "2",
+                                "--num-workers", "1"])
+    assert vars(seed) == vars(modern)
+    assert cli._bert_parser().parse_args(["-c", "x", "-v", "y", "-o", "z"]).epochs == 10  # the seed's default

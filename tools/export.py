@@ -210,8 +210,8 @@ def package_version(root: Path) -> str:
 def init_text(modules: list[tuple[str, str, list[str]]], version: str, top_level: list[str] | None = None) -> str:
     """`__init__.py`: the names of `top_level`, each imported from its defining module (None: every public name).
 
-    A name in the list that no module exports is an error. Every module is imported, so that
-    `import bert_annotated` makes all of the package available (`bert_annotated.training.pretrain`).
+    A name in the list that no module exports is an error. A module without a top-level name is not
+    imported with the package (so `python -m bert_annotated.cli` runs it once, as `__main__`).
     """
     if top_level is None:
         top_level = [name for _, _, names in modules for name in names]
@@ -225,7 +225,6 @@ def init_text(modules: list[tuple[str, str, list[str]]], version: str, top_level
                           "remove it from TOP_LEVEL or export it")
     for module, _, _ in modules:
         chosen = [name for name in top_level if home[name] == module]
-        text += f"from bert_annotated import {module}  # noqa: F401\n" if not chosen else ""
         for start in range(0, len(chosen), 4):  # short lines
             text += f"from bert_annotated.{module} import " + ", ".join(chosen[start:start + 4]) + "\n"
     text += "\n__all__ = [\n" + "".join(f"    {name!r},\n" for name in ["__version__", *top_level]) + "]\n"
