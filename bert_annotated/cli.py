@@ -25,12 +25,15 @@ from bert_annotated.pretraining_data import (
     read_corpus,
     read_lines,
 )
+from bert_annotated.runtime import use_cpu_threads
 from bert_annotated.tokenization import BertTokenizer
 from bert_annotated.training import (
     HARDWARE_PRESETS,
+    MODEL_FILE,
     PretrainingResult,
     TrainingConfig,
     TrainingInterrupted,
+    atomic_save,
     check_output_dir,
     preset_for,
     pretrain,
@@ -241,6 +244,21 @@ def _device_from_flags(args) -> str:
     return "auto"
 
 
+def _output_paths(output_path: str) -> tuple[Path, Path | None]:
+    """-o names a run directory, or, as in the seed, a model file such as output/bert.model (a name with a suffix
+    that is not an existing directory): then the model goes to that path and the run's other files beside it."""
+    path = Path(output_path)
+    if path.is_dir() or not path.suffix:
+        return path, None
+    return path.parent, path
+
+
+def _use_cpu_threads_on(device: str) -> None:
+    """On a CPU, one thread per core this process may use (a busy machine is not oversubscribed)."""
+    if resolve_device(device).type == "cpu":
+        use_cpu_threads()
+
+
 def _resume_target(args, output_dir) -> str | None:
     if args.resume is None:
         return None
@@ -253,15 +271,19 @@ def bert_main(argv: Sequence[str] | None = None) -> int:
 
     def command() -> int:
         device = _device_from_flags(args)
+        _use_cpu_threads_on(device)
+        output_dir, model_file = _output_paths(args.output_path)
         corpus_files(args.train_dataset)  # fail early on a missing corpus
         if args.test_dataset is not None and not Path(args.test_dataset).exists():
             raise ValueError(f"{args.test_dataset}: no such file or directory; check the -t path")
         vocab_path = _require_file(args.vocab_path, "vocab file", f"build one with bert-vocab -c CORPUS -o {args.vocab_path}")
         tokenizer = BertTokenizer(str(vocab_path))
-        model_config, training_config = _configs_from_flags(args, tokenizer, device, args.output_path,
+        model_config, training_config = _configs_from_flags(args, tokenizer, device, str(output_dir),
                                                             args.max_steps, args.epochs)
         result = pretrain(args.train_dataset, tokenizer, model_config, training_config, test_corpus=args.test_dataset,
-                          corpus_format=args.corpus_format, resume=_resume_target(args, args.output_path))
+                          corpus_format=args.corpus_format, resume=_resume_target(args, output_dir))
+        if model_file is not None and (output_dir / MODEL_FILE).is_file():  # rank 0 wrote the final weights
+            atomic_save(result.model.state_dict(), model_file)  # the seed's name; model.pt stays for load_pretrained
         _print_summary("bert", result)
         return 0
 
@@ -308,6 +330,7 @@ def pretrain_main(argv: Sequence[str] | None = None) -> int:
 
     def command() -> int:
         device = args.device or "auto"
+        _use_cpu_threads_on(device)
         if args.output is None and args.resume:  # resuming: keep writing into the run's own directory
             args.output = args.resume if Path(args.resume).is_dir() else str(Path(args.resume).parent)
         output_dir = Path(args.output or f"runs/pretrain-{datetime.datetime.now():%Y%m%d-%H%M%S}")
@@ -351,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return commands[argv[0]](argv[1:])
 
 
-# %% book/en/appendix_b_command_line.md (code cell 7)
+# %% book/en/appendix_b_command_line.md (code cell 8)
 # python -m bert_annotated.cli {pretrain,vocab,train} ... (a notebook is "__main__" too, but has no __file__)
 if __name__ == "__main__" and "__file__" in globals():
     sys.exit(main())

@@ -463,11 +463,17 @@ def _data_streams(tokenizer, train_dataset, valid_dataset, config: TrainingConfi
     masker = MaskedLMMasker.from_tokenizer(tokenizer, mask_prob=config.mask_prob,
                                            max_predictions_per_seq=config.predictions_per_seq,
                                            whole_word_mask=config.whole_word_mask)
+    batch_size, per_process = config.batch_size, math.ceil(len(train_dataset) / context.world_size)
+    if 0 < per_process < batch_size:  # the seed's two-line quick-start corpus: train anyway, and say so
+        batch_size = per_process
+        if context.is_main:
+            print(f"note: only {per_process} training examples per process, fewer than the batch size "
+                  f"{config.batch_size}; training with batches of {batch_size}", file=sys.stderr)
     stream = BatchStream(train_dataset, PretrainingCollator(masker, tokenizer.pad_token_id, config.seed),
-                         config.batch_size, context, config.seed, config.num_workers, pin_memory=device.type == "cuda")
+                         batch_size, context, config.seed, config.num_workers, pin_memory=device.type == "cuda")
     if stream.batches_per_epoch == 0:
-        raise ValueError(f"batch size {config.batch_size} is larger than the {stream.sampler.num_samples} training "
-                         "examples (per process); use a smaller batch size or a larger corpus")
+        raise ValueError(f"no training examples (per process) in a corpus of {len(train_dataset)}; "
+                         "use a larger corpus or fewer processes")
     valid_loader = None
     if valid_dataset is not None and len(valid_dataset) > 0 and context.is_main:
         valid_collator = PretrainingCollator(masker, tokenizer.pad_token_id, seed=config.seed + 1)  # fixed masks

@@ -266,3 +266,21 @@ def test_flags_are_generated_from_training_config_and_accept_the_seeds_spellings
                                 "--num-workers", "1"])
     assert vars(seed) == vars(modern)
     assert cli._bert_parser().parse_args(["-c", "x", "-v", "y", "-o", "z"]).epochs == 10  # the seed's default
+
+
+def test_the_seeds_quick_start_works_verbatim(tmp_path):
+    """The seed's README: a two-line corpus (fewer examples than a batch) and -o output/bert.model."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "corpus.small").write_text("Welcome to the\tthe jungle\nI can stay\there all night\n",
+                                                    encoding="utf-8")
+    vocab = run("bert-vocab", "-c", "data/corpus.small", "-o", "data/vocab.small", cwd=tmp_path)
+    assert vocab.returncode == 0, vocab.stderr
+    result = run("bert", "-c", "data/corpus.small", "-v", "data/vocab.small", "-o", "output/bert.model",
+                 "--device", "cpu", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    notices = [line for line in result.stderr.splitlines() if "fewer than the batch size" in line]
+    assert len(notices) == 1 and "batches of 2" in notices[0]
+    model_file = tmp_path / "output" / "bert.model"
+    assert model_file.is_file() and (tmp_path / "output" / "metrics.jsonl").is_file()
+    state = torch.load(model_file, weights_only=True)
+    assert "bert.embeddings.word_embeddings.weight" in state
