@@ -1,7 +1,7 @@
 """Run every chapter of the book as a test.
 
 The chapters are jupytext MyST Markdown files, and nbval reads only .ipynb notebooks, so each
-`book/<lang>/NN_topic.md` is converted in memory with jupytext and handed to nbval's collector.
+`book/<lang>/NN_topic.md` (and `appendix_x_topic.md`) is converted in memory with jupytext and handed to nbval's collector.
 nbval runs in lax mode: a cell passes when it raises nothing, and the cells hold their own
 `assert`s. The kernel starts in the chapter's folder, as it would in Jupyter.
 """
@@ -13,7 +13,7 @@ from collections import defaultdict
 
 import pytest
 
-CHAPTER = re.compile(r"^\d\d_.+\.md$")
+CHAPTER = re.compile(r"^(\d\d|appendix_[a-z])_.+\.md$")  # numbered chapters and appendices
 
 
 def _is_chapter(file_path) -> bool:

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bert_annotated.model import BertConfig, BertModel, hf_to_ours_state_dict, ours_to_hf_state_dict
-from bert_annotated.pretraining import MODEL_FILE, BertForPreTraining
+from bert_annotated.pretraining import BertForPreTraining
+from bert_annotated.training import MODEL_FILE
 from bert_annotated.tokenization import BertTokenizer, write_vocab
 
 

@@ -1,4 +1,4 @@
-"""The command-line programs of chapter 07: bert-vocab, bert and bert-annotated, run as real processes."""
+"""The command-line programs of appendix B: bert-vocab, bert and bert-annotated, run as real processes."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bert_annotated.pretraining import CHECKPOINT_FILE, embedded_corpus_paths, load_checkpoint, read_metrics
+from bert_annotated.pretraining_data import embedded_corpus_paths
+from bert_annotated.training import CHECKPOINT_FILE, load_checkpoint, read_metrics
 
 ENTRY_POINTS = {"bert": "bert_main", "bert-vocab": "bert_vocab_main", "bert-annotated": "main"}
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -22,7 +23,7 @@ FAST = ["--max-steps", "4", "-b", "8", "-s", "32", "--device", "cpu", "--no-prog
 
 def command(program: str, *args) -> list[str]:
     """The console script `program` as installed by pyproject.toml, run with this interpreter."""
-    code = f"import sys; from bert_annotated.pretraining import {ENTRY_POINTS[program]} as m; sys.exit(m(sys.argv[1:]))"
+    code = f"import sys; from bert_annotated.cli import {ENTRY_POINTS[program]} as m; sys.exit(m(sys.argv[1:]))"
     return [sys.executable, "-c", code, *map(str, args)]
 
 
@@ -212,7 +213,7 @@ def test_resume_with_different_flags(tmp_path, finished_run, corpus_file, vocab_
 @pytest.mark.skipif(shutil.which("torchrun") is None and not hasattr(torch.distributed, "run"),
                     reason="torchrun is not available")
 def test_torchrun_two_processes_on_cpu(tmp_path, corpus_file, vocab_file):
-    code = "import sys; from bert_annotated.pretraining import bert_main; sys.exit(bert_main(sys.argv[1:]))"
+    code = "import sys; from bert_annotated.cli import bert_main; sys.exit(bert_main(sys.argv[1:]))"
     script = tmp_path / "bert_script.py"
     script.write_text(code + "\n")
     result = subprocess.run(
@@ -227,3 +228,59 @@ def test_torchrun_two_processes_on_cpu(tmp_path, corpus_file, vocab_file):
     assert [r["step"] for r in records] == [1, 2, 3]  # written once, by rank 0
     assert result.stdout.count("pretrained BERT") == 1
     assert load_checkpoint(tmp_path / "ddp")["position"]["step"] == 3
+
+
+# ------------------------------------------------------------------ flags generated from the configurations
+def test_every_option_has_help_with_its_default():
+    import argparse
+
+    from bert_annotated import cli
+
+    for parser in (cli._bert_parser(), cli._bert_vocab_parser(), cli._pretrain_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{parser.prog} {action.option_strings}: no help"
+            assert "(default: " in action.help or "(required)" in action.help, f"{parser.prog} {action.option_strings}"
+        text = parser.format_help()
+        assert "%(default)s" not in text and "ADAM_WEIGHT_DECAY" not in text
+
+
+def test_flags_are_generated_from_training_config_and_accept_the_seeds_spellings():
+    import dataclasses
+
+    from bert_annotated import cli
+    from bert_annotated.training import TrainingConfig
+
+    parser = cli._pretrain_parser()
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    for field in dataclasses.fields(TrainingConfig):
+        assert field.metadata["help"], field.name  # help text beside the field
+        if field.name not in ("output_dir", "device"):
+            dashed = field.name.replace("_", "-")
+            assert f"--{dashed}" in flags or f"--no-{dashed}" in flags, field.name
+    seed = parser.parse_args(["-hs", "128", "-a", "4", "-s", "32", "-b", "4", "--adam_weight_decay", "0.02",
+                              "--log_freq", "3", "-e", "2", "-w", "1"])
+    modern = parser.parse_args(["--hidden-size", "128", "--num-attention-heads", "4", "--seq-len", "32",
+                                "--batch-size", "4", "--weight-decay", "0.02", "--log-every", "3", "--epochs", "2",
+                                "--num-workers", "1"])
+    assert vars(seed) == vars(modern)
+    assert cli._bert_parser().parse_args(["-c", "x", "-v", "y", "-o", "z"]).epochs == 10  # the seed's default
+
+
+def test_the_seeds_quick_start_works_verbatim(tmp_path):
+    """The seed's README: a two-line corpus (fewer examples than a batch) and -o output/bert.model."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "corpus.small").write_text("Welcome to the\tthe jungle\nI can stay\there all night\n",
+                                                    encoding="utf-8")
+    vocab = run("bert-vocab", "-c", "data/corpus.small", "-o", "data/vocab.small", cwd=tmp_path)
+    assert vocab.returncode == 0, vocab.stderr
+    result = run("bert", "-c", "data/corpus.small", "-v", "data/vocab.small", "-o", "output/bert.model",
+                 "--device", "cpu", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    notices = [line for line in result.stderr.splitlines() if "fewer than the batch size" in line]
+    assert len(notices) == 1 and "batches of 2" in notices[0]
+    model_file = tmp_path / "output" / "bert.model"
+    assert model_file.is_file() and (tmp_path / "output" / "metrics.jsonl").is_file()
+    state = torch.load(model_file, weights_only=True)
+    assert "bert.embeddings.word_embeddings.weight" in state

@@ -60,15 +60,28 @@ def test_every_module_file_is_generated_with_header():
     assert not hand_written, f"hand-written modules in the package: {hand_written}"
 
 
-def test_init_reexports_every_public_name():
+def test_init_exports_the_lean_top_level_from_the_defining_modules():
     import bert_annotated
 
+    assert bert_annotated.__all__ == ["__version__", *exporter.TOP_LEVEL]
+    assert 15 <= len(exporter.TOP_LEVEL) <= 25, "about 20 names: everything else is imported from its module"
+    homes = {}
     outputs = exporter.build(ROOT / "book", ROOT)
     for name in outputs:
         if name.suffix == ".py" and name.name != "__init__.py":
             module = importlib.import_module(f"bert_annotated.{name.stem}")
-            for public in module.__all__:
-                assert getattr(bert_annotated, public) is getattr(module, public)
+            homes.update({public: module for public in module.__all__})
+    for public in exporter.TOP_LEVEL:
+        assert getattr(bert_annotated, public) is getattr(homes[public], public)
+    assert not hasattr(bert_annotated, "atomic_save"), "only TOP_LEVEL names at the top"
+
+
+def test_top_level_name_that_no_chapter_exports_is_an_error():
+    modules = [("demo", "book/en/01_demo.md", ["area"])]
+    assert "from bert_annotated.demo import area" in exporter.init_text(modules, "1.0", ["area"])
+    assert "'area'" in exporter.init_text(modules, "1.0")  # another book: every public name
+    with pytest.raises(exporter.ExportError, match="TOP_LEVEL names Nope, which no chapter exports"):
+        exporter.init_text(modules, "1.0", ["area", "Nope"])
 
 
 def test_embedded_corpus_is_the_books_prose():
@@ -83,15 +96,15 @@ def test_embedded_corpus_is_the_books_prose():
 
 # ------------------------------------------------------------------ en / zh parity
 def english_chapters():
-    return sorted((ROOT / "book" / "en").glob("[0-9][0-9]_*.md"))
+    return exporter.chapter_paths(ROOT / "book" / "en")
 
 
 @pytest.mark.parametrize("english", english_chapters(), ids=lambda p: p.name)
 def test_chinese_twin_has_identical_code_cells(english):
     chinese = ROOT / "book" / "zh" / english.name
     assert chinese.exists(), f"{english.name} has no Chinese twin book/zh/{english.name}"
-    en_cells = [c.source for c in exporter.parse_myst(english).code_cells]
-    zh_cells = [c.source for c in exporter.parse_myst(chinese).code_cells]
+    en_cells = [(c.tags, c.source) for c in exporter.parse_myst(english).code_cells]
+    zh_cells = [(c.tags, c.source) for c in exporter.parse_myst(chinese).code_cells]
     assert len(en_cells) == len(zh_cells), f"{english.name}: {len(en_cells)} code cells in en, {len(zh_cells)} in zh"
     for number, (en, zh) in enumerate(zip(en_cells, zh_cells)):
         assert en == zh, f"{english.name}: code cell {number} differs between en and zh"
@@ -99,7 +112,7 @@ def test_chinese_twin_has_identical_code_cells(english):
 
 def test_no_chinese_chapter_without_english_twin():
     english = {p.name for p in english_chapters()}
-    chinese = {p.name for p in (ROOT / "book" / "zh").glob("[0-9][0-9]_*.md")}
+    chinese = {p.name for p in exporter.chapter_paths(ROOT / "book" / "zh")}
     assert chinese <= english, f"Chinese chapters without an English twin: {sorted(chinese - english)}"
 
 
@@ -109,6 +122,9 @@ def test_our_parser_agrees_with_jupytext():
         ours = [c.source for c in exporter.parse_myst(path).code_cells]
         theirs = [c.source for c in jupytext.read(path).cells if c.cell_type == "code"]
         assert ours == theirs, path.name
+        our_tags = [list(c.tags) for c in exporter.parse_myst(path).code_cells]
+        their_tags = [c.metadata.get("tags", []) for c in jupytext.read(path).cells if c.cell_type == "code"]
+        assert our_tags == their_tags, path.name
 
 
 # ------------------------------------------------------------------ the exporter itself
@@ -155,6 +171,9 @@ def test_export_cli_writes_and_removes_stale_files(tmp_path):
     (code("#| default_exp Bad-Name"), 12, "not a valid module name"),
     (code("#| default_exp demo") + code("#| export\ndef broken(:\n    pass"), 15, "does not parse"),
     (code("#| default_exp demo") + "```{code-cell} ipython3\nX = 1\n", 14, "never closed"),
+    (code("#| default_exp demo") + code("#| export other\nX = 1"), 15, "'#| export other' names a module"),
+    (code("#| default_exp demo") + code(":tags: [remove-cell]\nX = 1"), 15, "unknown cell tag 'remove-cell'"),
+    (code("#| default_exp demo") + code(":linenos:\nX = 1"), 15, "code-cell option ':linenos:' is not supported"),
 ])
 def test_malformed_markers_name_file_and_line(tmp_path, body, line, words):
     book = write_book(tmp_path, {"en/01_bad.md": body})
@@ -191,3 +210,28 @@ def test_future_imports_are_hoisted_to_the_top(tmp_path):
     assert text.count("from __future__ import annotations") == 1
     assert text.index("from __future__") < text.index("__all__")
     compile(text, "demo.py", "exec")  # a __future__ import after other code would be a SyntaxError
+
+
+def test_hide_input_tag_is_parsed_and_exported_like_any_cell(tmp_path):
+    jupytext = pytest.importorskip("jupytext")
+    book = write_book(tmp_path, {"en/01_demo.md": code("#| default_exp demo")
+                                 + code(":tags: [hide-input]\n#| export\nimport math\n\nTAU = 2 * math.pi")
+                                 + code(":tags: [hide-input]\nprint(TAU)")})
+    path = book / "en" / "01_demo.md"
+    cells = exporter.parse_myst(path).code_cells
+    assert [c.tags for c in cells] == [(), ("hide-input",), ("hide-input",)]
+    assert cells[1].source.startswith("#| export") and cells[1].line == 16  # the line after the tag
+    assert "TAU = 2 * math.pi" in exporter.build(book, tmp_path)[Path("demo.py")]
+    notebook = jupytext.read(path)  # what nbval and the book run: the tag is metadata, the source is unchanged
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    assert code_cells[2].metadata["tags"] == ["hide-input"] and code_cells[2].source == "print(TAU)"
+
+
+def test_appendices_are_exported_after_the_numbered_chapters(tmp_path):
+    book = write_book(tmp_path, {"en/appendix_a_extra.md": code("#| default_exp extra") + code("#| export\nB = 2"),
+                                 "en/01_demo.md": code("#| default_exp demo") + code("#| export\nA = 1")})
+    assert [p.name for p in exporter.chapter_paths(book / "en")] == ["01_demo.md", "appendix_a_extra.md"]
+    outputs = exporter.build(book, tmp_path)
+    assert "B = 2" in outputs[Path("extra.py")]
+    init = outputs[Path("__init__.py")]
+    assert init.index("bert_annotated.demo") < init.index("bert_annotated.extra")

@@ -5,7 +5,10 @@ Every other line of `bert_annotated/` comes from the notebooks in `book/en/`:
 
 * a code cell holding `#| default_exp <module>` names the module of its notebook (once);
 * a code cell whose first line is `#| export` is copied into `bert_annotated/<module>.py`;
-* `bert_annotated/__init__.py` re-exports the public names of every module;
+* a code cell may open with the MyST option `:tags: [hide-input]`: the book folds its input away
+  (imports, plumbing); jupytext, nbval and this exporter still read and run it;
+* `bert_annotated/__init__.py` re-exports the names of `TOP_LEVEL` (what a user needs); everything
+  else is imported from its own module (`from bert_annotated.training import atomic_save`);
 * `bert_annotated/data/corpus_{en,zh}.txt` is the book's own prose, one sentence per line,
   one document per section: the small corpus that the pretraining job uses offline.
 
@@ -21,6 +24,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DIRECTIVES = {"default_exp", "export"}
+CELL_TAGS = {"hide-input"}  # MyST cell tags the book may use (`:tags: [hide-input]` as a cell's first line)
+TAGS_LINE = re.compile(r"^:tags:\s*\[(?P<tags>[^\]]*)\]\s*$")
+CHAPTER_PATTERNS = ("[0-9][0-9]_*.md", "appendix_*.md")  # numbered chapters first, then the appendices
+
+# The names `import bert_annotated` offers: the tokenizer, the configurations, the models, the pretraining
+# entry points and the loaders. Everything else is imported from its defining module.
+TOP_LEVEL = [
+    "BertTokenizer", "train_wordpiece_vocab", "write_vocab", "load_vocab",
+    "BertConfig", "BertModel", "BertForPreTraining", "MaskedLMMasker",
+    "read_corpus", "build_vocab", "embedded_corpus_paths",
+    "TrainingConfig", "pretrain", "load_pretrained", "load_book_model", "fill_mask", "nearest_tokens",
+    "BertForSequenceClassification", "fine_tune", "use_cpu_threads", "resolve_device",
+]
 MODULE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 FENCE_OPEN = re.compile(r"^(?P<ticks>`{3,})\{code-cell\}")
 HEADER = (
@@ -38,6 +54,12 @@ class CodeCell:
     index: int  # 0-based position among the notebook's code cells
     line: int  # 1-based line of the cell's first source line in the .md file
     source: str
+    tags: tuple[str, ...] = ()  # MyST cell tags, e.g. ('hide-input',)
+
+
+def chapter_paths(folder: Path) -> list[Path]:
+    """The chapters of one language folder in book order: NN_*.md, then appendix_*.md."""
+    return [path for pattern in CHAPTER_PATTERNS for path in sorted(folder.glob(pattern))]
 
 
 @dataclass
@@ -71,14 +93,30 @@ def parse_myst(path: Path) -> Notebook:
         if end == len(lines):
             raise ExportError(f"{path}:{position + 1}: code cell is never closed; add a line '{fence}'")
         body = lines[start:end]
-        if body and (body[0].startswith(":") or body[0].strip() == "---"):
-            raise ExportError(
-                f"{path}:{start + 1}: code-cell options are not supported; use '#|' directives instead"
-            )
-        notebook.code_cells.append(CodeCell(len(notebook.code_cells), start + 1, "\n".join(body)))
+        tags = cell_tags(body, path, start + 1)
+        first = start + 1 + (1 if tags else 0)
+        notebook.code_cells.append(CodeCell(len(notebook.code_cells), first, "\n".join(body[1 if tags else 0:]), tags))
         position = end + 1
     notebook.markdown.append("\n".join(prose))
     return notebook
+
+
+def cell_tags(body: list[str], path: Path, line: int) -> tuple[str, ...]:
+    """The tags of a cell opening with `:tags: [hide-input]`; any other cell option is an error."""
+    if not body or not (body[0].startswith(":") or body[0].strip() == "---"):
+        return ()
+    match = TAGS_LINE.match(body[0])
+    if not match:
+        raise ExportError(f"{path}:{line}: code-cell option '{body[0].strip()}' is not supported; "
+                          "the only option is ':tags: [hide-input]'")
+    tags = tuple(tag.strip().strip("'\"") for tag in match.group("tags").split(",") if tag.strip())
+    unknown = [tag for tag in tags if tag not in CELL_TAGS]
+    if unknown or not tags:
+        raise ExportError(f"{path}:{line}: unknown cell tag {unknown[0] if unknown else '(none)'!r}; "
+                          f"known tags: {', '.join(sorted(CELL_TAGS))}")
+    if len(body) > 1 and body[1].startswith(":"):
+        raise ExportError(f"{path}:{line + 1}: a code cell takes one option line, ':tags: [hide-input]'")
+    return tags
 
 
 def cell_directives(cell: CodeCell, path: Path) -> tuple[dict[str, str], str]:
@@ -140,6 +178,11 @@ def export_notebook(path: Path, root: Path) -> tuple[str, str, list[str]] | None
                     "use lower_case letters, digits and underscores"
                 )
         if "export" in directives:
+            if directives["export"]:
+                raise ExportError(
+                    f"{path}:{cell.line}: '#| export {directives['export']}' names a module; a notebook exports only "
+                    "into its '#| default_exp' module: write '#| export' (or move the cell to that module's chapter)"
+                )
             if module is None:
                 raise ExportError(
                     f"{path}:{cell.line}: '#| export' before any '#| default_exp'; "
@@ -164,16 +207,27 @@ def package_version(root: Path) -> str:
     return match.group(1) if match else "0.0.0"
 
 
-def init_text(modules: list[tuple[str, str, list[str]]], version: str) -> str:
+def init_text(modules: list[tuple[str, str, list[str]]], version: str, top_level: list[str] | None = None) -> str:
+    """`__init__.py`: the names of `top_level`, each imported from its defining module (None: every public name).
+
+    A name in the list that no module exports is an error. A module without a top-level name is not
+    imported with the package (so `python -m bert_annotated.cli` runs it once, as `__main__`).
+    """
+    if top_level is None:
+        top_level = [name for _, _, names in modules for name in names]
     sources = ", ".join(source for _, source, _ in modules)
     text = HEADER.format(source=sources or "book/en") + '"""BERT, Annotated: BERT built from scratch, one chapter at a time."""\n\n'
     text += f'__version__ = "{version}"\n\n'
-    everything: list[str] = []
-    for module, _, names in modules:
-        if names:
-            text += f"from bert_annotated.{module} import " + ", ".join(names) + "\n"
-        everything += names
-    text += "\n__all__ = [" + ", ".join(repr(name) for name in ["__version__", *everything]) + "]\n"
+    home = {name: module for module, _, names in modules for name in names}
+    missing = [name for name in top_level if name not in home]
+    if missing:
+        raise ExportError(f"tools/export.py: TOP_LEVEL names {', '.join(missing)}, which no chapter exports; "
+                          "remove it from TOP_LEVEL or export it")
+    for module, _, _ in modules:
+        chosen = [name for name in top_level if home[name] == module]
+        for start in range(0, len(chosen), 4):  # short lines
+            text += f"from bert_annotated.{module} import " + ", ".join(chosen[start:start + 4]) + "\n"
+    text += "\n__all__ = [\n" + "".join(f"    {name!r},\n" for name in ["__version__", *top_level]) + "]\n"
     return text
 
 
@@ -218,11 +272,14 @@ def corpus_text(notebooks: list[Path]) -> str:
 
 # ---------------------------------------------------------------------------- driver
 def build(book: Path, root: Path) -> dict[Path, str]:
-    """Every file that the export writes, relative to the package folder, with its text."""
+    """Every file that the export writes, relative to the package folder, with its text.
+
+    The repository's own book gets the lean `__init__` of TOP_LEVEL; any other book re-exports every public name.
+    """
     outputs: dict[Path, str] = {}
     modules: list[tuple[str, str, list[str]]] = []
     claimed: dict[str, Path] = {}
-    english = sorted((book / "en").glob("[0-9][0-9]_*.md"))
+    english = chapter_paths(book / "en")
     for path in english:
         result = export_notebook(path, root)
         if result is None:
@@ -247,9 +304,10 @@ def build(book: Path, root: Path) -> dict[Path, str]:
                     "rename one of them or make it private with a leading '_'"
                 )
             seen[name] = source
-    outputs[Path("__init__.py")] = init_text(modules, package_version(root))
+    own_book = book.resolve() == (Path(__file__).resolve().parents[1] / "book")
+    outputs[Path("__init__.py")] = init_text(modules, package_version(root), TOP_LEVEL if own_book else None)
     for language in ("en", "zh"):
-        chapters = sorted((book / language).glob("[0-9][0-9]_*.md"))
+        chapters = chapter_paths(book / language)
         if chapters:
             outputs[Path("data") / f"corpus_{language}.txt"] = corpus_text(chapters)
     return outputs

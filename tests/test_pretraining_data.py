@@ -1,0 +1,191 @@
+"""Chapter 07, pretraining data: corpus readers, sentence splitter, examples, dataset and collator."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from bert_annotated.masked_lm import IGNORE_INDEX
+from bert_annotated.pretraining_data import (
+    Corpus,
+    corpus_files,
+    create_pretraining_examples,
+    detect_corpus_format,
+    PretrainingDataset,
+    read_corpus,
+    split_sentences,
+)
+
+# pytest fixtures (imported with the fixtures they depend on)
+from pretraining_fixtures import SHARED, collate, corpus, dataset, tokenizer  # noqa: F401
+
+
+def test_collate_pads_dynamically_and_masks_deterministically(dataset, collate):
+    items = [dataset[i] for i in (0, 5, 9)]
+    lengths = [len(item["input_ids"]) for item in items]
+    batch = collate(items)
+    assert batch["input_ids"].shape == (3, max(lengths)) and batch["input_ids"].dtype == torch.long
+    assert batch["attention_mask"].sum(1).tolist() == lengths
+    for row, item in enumerate(items):
+        length = lengths[row]
+        assert (batch["input_ids"][row, length:] == 0).all()  # [PAD]
+        assert torch.equal(batch["token_type_ids"][row, :length], item["token_type_ids"].long())
+        original = item["input_ids"].long()
+        chosen = batch["mlm_labels"][row, :length] != IGNORE_INDEX
+        assert torch.equal(batch["mlm_labels"][row, :length][chosen], original[chosen])
+        assert torch.equal(batch["input_ids"][row, :length][~chosen], original[~chosen])
+    assert (batch["mlm_labels"][batch["attention_mask"] == 0] == IGNORE_INDEX).all()
+    assert batch["next_sentence_labels"].tolist() == [item["next_sentence_label"] for item in items]
+    assert torch.equal(collate(items)["mlm_labels"], batch["mlm_labels"])  # same batch, same epoch: same mask
+    collate.epoch = 3
+    try:
+        assert not torch.equal(collate(items)["mlm_labels"], batch["mlm_labels"])  # another epoch: a fresh mask
+    finally:
+        collate.epoch = 0
+
+
+def test_loader_workers_do_not_change_the_batches(dataset, collate):
+    def first_batches(num_workers):
+        loader = torch.utils.data.DataLoader(dataset, batch_size=4, collate_fn=collate, num_workers=num_workers)
+        iterator = iter(loader)
+        return [next(iterator) for _ in range(3)]
+
+    for a, b in zip(first_batches(0), first_batches(2)):
+        for key in a:
+            assert torch.equal(a[key], b[key])
+
+
+def test_dataset_holds_the_examples_as_ids(corpus, tokenizer):
+    examples = create_pretraining_examples(corpus, tokenizer, seq_len=64, seed=1)
+    data = PretrainingDataset(examples, tokenizer)
+    assert len(data) == len(examples) > 100
+    item = data[7]
+    assert tokenizer.convert_ids_to_tokens(item["input_ids"].tolist()) == [
+        t if t in tokenizer.vocab else "[UNK]" for t in examples[7].tokens]
+    assert item["next_sentence_label"] == examples[7].label
+    assert max(len(e.tokens) for e in examples) <= 64
+    # chapter 06 makes every one-sentence chunk NotNext (as Google does), so NotNext is a bit above half
+    assert 0.45 < data.next_sentence_labels.float().mean().item() < 0.75
+
+
+def test_split_sentences_english():
+    text = ("Mr. Smith paid $3.50 for e.g. apples at 9 a.m. on Monday. The U.S. economy grew by 2.5 percent! "
+            "Did J. R. R. Tolkien know? He said \"Stop.\" Then he left... Fine.")
+    assert split_sentences(text) == [
+        "Mr. Smith paid $3.50 for e.g. apples at 9 a.m. on Monday.",
+        "The U.S. economy grew by 2.5 percent!",
+        "Did J. R. R. Tolkien know?",
+        "He said \"Stop.\"",
+        "Then he left...",
+        "Fine.",
+    ]
+    assert split_sentences("Version 3.14 is out.Really") == ["Version 3.14 is out.Really"]
+    assert split_sentences("") == [] and split_sentences(" \t ") == []
+    started = time.perf_counter()
+    assert len(split_sentences("Short one. " * 200_000 + "X" * 100_000 + " end.")) == 200_001  # linear, not quadratic
+    assert time.perf_counter() - started < 10
+
+
+def test_split_sentences_chinese():
+    text = "今天天气很好。我们去公园吧！你来吗？“好的。”他说。「走吧！」她答道。圆周率约为3.14"
+    assert split_sentences(text) == ["今天天气很好。", "我们去公园吧！", "你来吗？", "“好的。”", "他说。", "「走吧！」",
+                                     "她答道。", "圆周率约为3.14"]
+    assert split_sentences("BERT 很好用。It works. 真的？") == ["BERT 很好用。", "It works.", "真的？"]
+
+
+def test_read_documents_bom_crlf_and_long_line(tmp_path):
+    long_line = "word " * 100_000 + "end."
+    path = tmp_path / "docs.txt"
+    path.write_bytes(("\ufeffOne. Two.\r\nThree\r\n\r\n\r\n" + long_line + "\r\n\r\nLast doc.").encode("utf-8"))
+    corpus = read_corpus(path)
+    assert corpus.format == "documents" and len(corpus) == 3
+    assert corpus.documents[0] == ["One.", "Two.", "Three"]
+    assert corpus.documents[1] == [long_line]
+    assert corpus.documents[2] == ["Last doc."]
+
+
+def test_read_wikiextractor_and_directories(tmp_path):
+    folder = tmp_path / "wiki" / "AA"
+    folder.mkdir(parents=True)
+    (folder / "wiki_00").write_text(
+        '<doc id="1" url="?curid=1" title="Alpha">\nAlpha\n\nAlpha is first. It leads.\nHistory.\n</doc>\n'
+        '<doc id="2" url="?curid=2" title="Empty">\nEmpty\n\n</doc>\n', encoding="utf-8")
+    (folder / "wiki_01").write_text('<doc id="3" url="?curid=3" title="Beta">\nBeta\n\nBeta is second.\n', encoding="utf-8")
+    (tmp_path / "wiki" / "README.md").write_text("not corpus text\n\nat all\n", encoding="utf-8")
+    (tmp_path / "wiki" / ".hidden").write_text("secret\n", encoding="utf-8")
+    assert [p.name for p in corpus_files(tmp_path / "wiki")] == ["wiki_00", "wiki_01"]
+    assert detect_corpus_format(folder / "wiki_00") == "wikiextractor"
+    corpus = read_corpus(tmp_path / "wiki")
+    assert corpus.documents == [["Alpha is first.", "It leads.", "History."], ["Beta is second."]]  # titles dropped
+    explicit = read_corpus(tmp_path / "wiki", corpus_format="wikiextractor")
+    assert explicit.documents == corpus.documents
+
+
+def test_read_pairs(tmp_path, tokenizer):
+    path = tmp_path / "pairs.txt"
+    path.write_text("the cat sat\ton the mat\nit was warm\tthe sun shone\ndogs bark\tcats meow\n", encoding="utf-8")
+    corpus = read_corpus(path)
+    assert corpus.format == "pairs" and corpus.pairs[0] == ("the cat sat", "on the mat") and len(corpus) == 3
+    assert list(corpus.texts())[:2] == ["the cat sat", "on the mat"]
+    examples = create_pretraining_examples(corpus, tokenizer, seq_len=16)
+    assert len(examples) == 3 and all(e.tokens[0] == "[CLS]" for e in examples)
+    bad = tmp_path / "bad_pairs.txt"
+    bad.write_text("a\tb\nc\td\nno tab here\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 3"):
+        read_corpus(bad, corpus_format="pairs")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty or blank"),
+    (b"   \n\t\n\n", "empty or blank"),
+    (b"Only one document.\nStill the same one.\n", "found only 1 document"),
+    (b"Fine line.\n\nCaf\xe9 is latin-1.\n", "line 3: bytes that are not UTF-8"),
+])
+def test_bad_corpora_raise_value_error(tmp_path, content, message):
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as error:
+        read_corpus(path)
+    assert str(path) in str(error.value)
+
+
+def test_missing_corpus_and_unknown_format(tmp_path):
+    with pytest.raises(ValueError, match="no such file or directory"):
+        read_corpus(tmp_path / "nope.txt")
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(ValueError, match="no text files"):
+        read_corpus(tmp_path / "empty_dir")
+    with pytest.raises(ValueError, match="unknown corpus format"):
+        read_corpus(tmp_path, corpus_format="xml")
+
+
+def test_corpus_split_holds_out_whole_documents(corpus):
+    train, valid = corpus.split(0.1, seed=0)
+    assert len(train) + len(valid) == len(corpus) and len(valid) == max(2, round(0.1 * len(corpus)))
+    remaining = [list(d) for d in corpus.documents]
+    for document in train.documents + valid.documents:  # every document lands on exactly one side
+        remaining.remove(document)
+    assert remaining == []
+    again_train, again_valid = corpus.split(0.1, seed=0)
+    assert again_valid.documents == valid.documents
+    tiny = Corpus([["a."], ["b."], ["c."]], [], "documents", "tiny")
+    assert tiny.split(0.5) == (tiny, None)  # too few documents to spare two
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/corpora is not available")
+def test_shared_corpora_are_read():
+    wiki = SHARED / "enwiki-sample" / "wiki_00"
+    if wiki.exists():
+        corpus = read_corpus(wiki)
+        assert detect_corpus_format(wiki) == "wikiextractor"
+        assert len(corpus) > 300 and all(doc for doc in corpus.documents)
+        sentences = [s for d in corpus.documents[:50] for s in d]
+        assert not any(s.startswith("<doc") or s == "</doc>" for s in sentences)
+        assert sum(len(s) for s in sentences) / len(sentences) < 400  # paragraphs were split into sentences
+    chinese = SHARED / "cmrc2018-contexts" / "cmrc2018_contexts.txt"
+    if chinese.exists():
+        corpus = read_corpus(chinese)
+        assert len(corpus) > 500
+        sentences = [s for d in corpus.documents[:50] for s in d]
+        assert sum(s.endswith(("。", "！", "？", "”", "」")) for s in sentences) > len(sentences) / 2
