@@ -410,7 +410,8 @@ def run_experiment(task, data_folder, model_folder, output, sizes, seeds=(0, 1, 
                    batch_size=16, held_out=500, dev_examples=None, check_rows=True, device="cpu", command="",
                    log=print) -> dict:
     """Fine-tune every start on every size and seed; results go to `output` (JSON) after each run, runs already
-    there are skipped. The learning rate of each start is chosen on held-out accuracy at `search_size`, seed 0."""
+    there are skipped. The learning rate of each start is chosen on held-out accuracy at `search_size` (default: the
+    middle size, remembered in the JSON), with the first seed."""
     form, tokenizer = task_format(task), BertTokenizer.from_pretrained(model_folder)
     held, pool = split_train_pool(load_task(task, "train", data_folder, check_rows), held_out)
     dev = load_task(task, "dev", data_folder, check_rows)[:dev_examples]
@@ -454,7 +455,9 @@ def run_experiment(task, data_folder, model_folder, output, sizes, seeds=(0, 1, 
             f"({results['records'][-1]['seconds']:.0f} s)")
 
     neural = [start for start in starts if start in STARTS]
-    search_size = search_size or sorted(sizes)[len(sizes) // 2]
+    search_size = search_size or results.get("search_size") or sorted(sizes)[len(sizes) // 2]
+    if results.setdefault("search_size", search_size) != search_size:  # adding sizes later must not move the search
+        raise ValueError(f"{output} searched learning rates at {results['search_size']} examples, not {search_size}")
     for start in neural:
         for lr in lrs:
             run(start, search_size, seeds[0], lr)

@@ -265,3 +265,9 @@ def test_run_experiment_writes_records_and_resumes(tmp_path):
     assert run_experiment(**arguments)["records"] == records  # everything done: nothing runs again
     with pytest.raises(ValueError, match="other settings"):
         run_experiment(**{**arguments, "epochs": 2})
+    grown = run_experiment(**{**arguments, "sizes": [8, 16, 32]})  # a new size: the search stays where it was
+    assert grown["search_size"] == 16 and len(grown["records"]) == len(records) + 2 * 3
+    assert all(r["lr"] == grown["selected_lr"][r["start"]] for r in grown["records"]
+               if r["train_examples"] == 32 and r["start"] != "bag-of-words")
+    with pytest.raises(ValueError, match="searched learning rates at 16 examples, not 8"):
+        run_experiment(**{**arguments, "search_size": 8})
