@@ -183,25 +183,151 @@ def test_committed_notebooks_are_in_sync_with_the_chapters():
     assert result.returncode == 0, "notebooks/ out of date with the book; run `make notebooks`:\n" + result.stdout + result.stderr
 
 
-def test_generated_notebook_installs_the_package_only_on_colab(tmp_path):
-    chapter = tmp_path / "book" / "zh" / "01_demo.md"
-    chapter.parent.mkdir(parents=True)
-    chapter.write_text("---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
-                       "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
-                       "# 01 · 演示\n\n```{code-cell} ipython3\nx = 1 + 1\nassert x == 2\n```\n", encoding="utf-8")
+DEMO_HEADER = ("---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+               "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n")
+
+
+def demo_notebook(tmp_path, language: str, body: str, bib: str = "") -> dict:
+    """Convert a one-chapter demo book with make_notebooks.build and return the notebook as JSON."""
+    chapter = tmp_path / "book" / language / "01_demo.md"
+    chapter.parent.mkdir(parents=True, exist_ok=True)
+    chapter.write_text(DEMO_HEADER + body, encoding="utf-8")
+    if bib:
+        (tmp_path / "book" / "references.bib").write_text(bib, encoding="utf-8")
     config = tmp_path / "_config.yml"
     config.write_text("repository:\n  url: https://github.com/example/book\n  branch: trunk\n", encoding="utf-8")
     outputs = make_notebooks.build(tmp_path / "book", tmp_path / "notebooks", config, tmp_path)
-    notebook = json.loads(outputs[Path("zh/01_demo.ipynb")])
-    first_code = next(cell for cell in notebook["cells"] if cell["cell_type"] == "code")
-    source = "".join(first_code["source"])
-    assert '"google.colab" in sys.modules' in source and "git+https://github.com/example/book.git@trunk" in source
-    namespace: dict = {}
-    exec(compile(source, "install-cell", "exec"), namespace)  # not on Colab: installs nothing, raises nothing
-    code = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
-    assert code[1] == "x = 1 + 1\nassert x == 2"
-    assert all(cell["outputs"] == [] for cell in notebook["cells"] if cell["cell_type"] == "code")
     assert outputs == make_notebooks.build(tmp_path / "book", tmp_path / "notebooks", config, tmp_path)  # deterministic
+    return json.loads(outputs[Path(language) / "01_demo.ipynb"])
+
+
+def test_generated_notebook_installs_the_package_only_on_colab(tmp_path, monkeypatch):
+    notebook = demo_notebook(tmp_path, "zh", "# 01 · 演示\n\n```{code-cell} ipython3\n#| default_exp demo\n```\n\n"
+                             "```{code-cell} ipython3\n#| export\nx = 1 + 1\nassert x == 2\n```\n")
+    first = notebook["cells"][0]
+    assert first["cell_type"] == "code", "the install cell comes first"
+    source = "".join(first["source"])
+    assert '"google.colab" in sys.modules' in source and "git+https://github.com/example/book.git@trunk" in source
+    monkeypatch.delenv("BERT_BOOK_LANG", raising=False)
+    exec(compile(source, "install-cell", "exec"), {})  # not on Colab: installs nothing, raises nothing
+    assert __import__("os").environ["BERT_BOOK_LANG"] == "zh"  # tr() picks the Chinese labels on Colab
+    code = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert code[1:] == ["x = 1 + 1\nassert x == 2"], "the default_exp cell is dropped, the #| export line removed"
+    assert all(cell["outputs"] == [] for cell in notebook["cells"] if cell["cell_type"] == "code")
+
+
+DEMO_BIB = """@inproceedings{devlin2019bert,
+  author = {Devlin, Jacob and Chang, Ming-Wei and Lee, Kenton and Toutanova, Kristina},
+  title = {{BERT}: Pre-training of Deep Bidirectional Transformers}, booktitle = {NAACL}, year = {2019},
+  doi = {10.18653/v1/N19-1423}}
+@techreport{ba2016layer, author = {Ba, Jimmy Lei and Kiros, Jamie Ryan}, title = {Layer Normalization},
+  institution = {University of Toronto}, number = {arXiv:1607.06450}, year = {2016}}
+"""
+DEMO_MYST = """# 01 · Demo
+
+(sec-idea)=
+## The idea
+
+BERT {cite}`devlin2019bert` normalises {cite}`ba2016layer,devlin2019bert`; {cite:t}`ba2016layer` explain why.
+See {ref}`sec-idea`, {ref}`the idea <sec-idea>`, {doc}`01_demo`, the {term}`token <Token>`, {math}`x^2`, {index}`BERT`
+and [the idea](#sec-idea). Code `{cite}` stays code.
+
+:::{admonition} What you will learn
+:class: tip
+
+- one thing;
+- another, citing {cite}`devlin2019bert`.
+:::
+
+```{note}
+A note with $x$.
+```
+
+```{math}
+:label: eq-one
+y = x
+```
+
+$$
+z = 1
+$$ (eq-two)
+
+```{glossary}
+token
+  One piece of text.
+```
+
+```{figure} ../figures/plot.png
+:name: fig-plot
+A plot.
+```
+
+% a comment that MyST hides
+
+```python
+print("{cite}`not a role in a code block`")
+```
+"""
+
+
+def test_notebook_markdown_reads_as_plain_jupyter_markdown(tmp_path):
+    notebook = demo_notebook(tmp_path, "en", DEMO_MYST, DEMO_BIB)
+    cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "markdown"]
+    text = "\n".join("".join(cell["source"]) for cell in cells)
+    assert make_notebooks.myst_leftovers(text) == []
+    doi = "https://doi.org/10.18653/v1/N19-1423"
+    assert f"BERT ([Devlin et al., 2019]({doi}))" in text
+    assert f"([Ba and Kiros, 2016](https://arxiv.org/abs/1607.06450); [Devlin et al., 2019]({doi}))" in text
+    assert "[Ba and Kiros (2016)](https://arxiv.org/abs/1607.06450) explain why" in text
+    assert "See The idea, the idea, [01 · Demo](01_demo.ipynb), the token, $x^2$, BERT\nand the idea." in text
+    assert "Code `{cite}` stays code." in text and 'print("{cite}`not a role in a code block`")' in text
+    assert "> **What you will learn**\n>\n> - one thing;\n> - another, citing ([Devlin et al., 2019]" in text
+    assert "> **Note**\n>\n> A note with $x$." in text
+    assert "$$\ny = x\n$$" in text and "$$\nz = 1\n$$" in text and "(eq-two)" not in text
+    assert "- **token**: One piece of text." in text
+    assert "![A plot.](https://raw.githubusercontent.com/example/book/trunk/book/figures/plot.png)" in text
+    assert "comment" not in text and "(sec-idea)=" not in text
+    references = "".join(cells[-1]["source"])
+    assert references.startswith("## References\n\n- Jacob Devlin, Ming-Wei Chang, Kenton Lee and Kristina Toutanova (2019).")
+    assert references.index("Devlin") < references.index("Jimmy Lei Ba"), "listed in order of first citation"
+
+
+def test_chinese_notebook_cites_in_chinese_and_unknown_keys_fail(tmp_path):
+    notebook = demo_notebook(tmp_path, "zh", "# 01 · 演示\n\nBERT {cite}`zh-devlin2019bert` 和 {cite:t}`zh-ba2016layer`。\n", DEMO_BIB)
+    text = "\n".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown")
+    assert "[Devlin 等, 2019](" in text and "[Ba 和 Kiros (2016)](" in text and "## 参考文献" in text
+    with pytest.raises(make_notebooks.NotebookError, match="nosuchkey2020"):
+        demo_notebook(tmp_path / "other", "en", "# 01 · Demo\n\nSee {cite}`nosuchkey2020`.\n", DEMO_BIB)
+
+
+def test_leftover_detector_finds_myst_outside_code():
+    found = make_notebooks.myst_leftovers(
+        "A {cite}`x` role.\n\n:::{note}\nbox\n:::\n\n(label)=\n# H\n\n```{admonition} T\n```\n\n`{ref}` in code")
+    kinds = " ".join(found)
+    assert "MyST role" in kinds and "MyST directive" in kinds and "MyST target" in kinds and "::: fence" in kinds
+    assert make_notebooks.myst_leftovers("Plain `{cite}` and\n\n```\n{cite}`x`\n:::{note}\n```\n") == []
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*/*.ipynb")), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_committed_notebooks_render_without_myst_syntax(path):
+    """Render every markdown cell as Jupyter would (CommonMark) and look for MyST source in the result."""
+    markdown_it = pytest.importorskip("markdown_it")
+    renderer = markdown_it.MarkdownIt("commonmark").enable("table")
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    assert notebook["cells"][0]["cell_type"] == "code" and "google.colab" in "".join(notebook["cells"][0]["source"])
+    language = path.parent.name
+    assert f'os.environ["BERT_BOOK_LANG"] = "{language}"' in "".join(notebook["cells"][0]["source"])
+    for number, cell in enumerate(notebook["cells"]):
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code":
+            assert not re.search(r"^#\|", source, re.M), f"{path.name} cell {number}: export marker left"
+            continue
+        html = renderer.render(source)
+        visible = re.sub(r"<pre><code(?! class=\"language-\{).*?</code></pre>", "", html, flags=re.S)
+        for pattern, what in [(r"\{[\w:+.-]+\}<code>", "a role"), (r'class="language-\{', "a directive"),
+                              (r"^<p>:::", "a ::: fence"), (r"\([\w:.-]+\)=", "a target"), (r"<p>:[\w-]+:", "an option")]:
+            match = re.search(pattern, visible, re.M)
+            assert match is None, f"{path.name} cell {number}: {what} shows as source text: {visible[max(0, match.start() - 60):match.end() + 60]!r}"
 
 
 def test_notebooks_cover_every_chapter_of_both_languages():
