@@ -45,7 +45,7 @@ CHAPTER = re.compile(r"^\d\d_.+\.md$")
 LANGUAGES = ("en", "zh")
 INSTALL_CELL = '''\
 # {note}
-# Figure labels in this edition's language; on Google Colab, install this book's package first.
+# {purpose}
 import os
 import subprocess
 import sys
@@ -56,6 +56,10 @@ if "google.colab" in sys.modules:
 INSTALL_NOTE = {
     "en": "Generated from {source} by `make notebooks`: edit the chapter, not this file.",
     "zh": "本笔记本由 `make notebooks` 从 {source} 生成：请修改章节源文件，而不是这个文件。",
+}
+INSTALL_PURPOSE = {
+    "en": "Figure labels in this edition's language; on Google Colab, install this book's package first.",
+    "zh": "图中的标签使用中文；在 Google Colab 上运行时，先安装本书的代码包。",
 }
 WORDS = {
     "en": {"et al.": "et al.", "and": "and", "references": "References", "note": "Note", "tip": "Tip",
@@ -530,7 +534,7 @@ def notebook_json(chapter: Path, relative_source: str, url: str, branch: str, sh
         cells.append(nbformat.v4.new_markdown_cell(references_cell(context)))
     note = INSTALL_NOTE[language].format(source=relative_source)
     install = nbformat.v4.new_code_cell(INSTALL_CELL.format(
-        note=note, language=language, requirement=f"git+{url}.git@{branch}"))
+        note=note, purpose=INSTALL_PURPOSE[language], language=language, requirement=f"git+{url}.git@{branch}"))
     notebook.cells = [install, *cells]
     for number, cell in enumerate(notebook.cells):
         cell.id = f"cell-{number:03d}"
