@@ -208,8 +208,9 @@ def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
 
 
 # ------------------------------------------------------------------ site labels in the page's language
-# Labels that the themes' own Chinese catalogs lack or word differently (pydata-sphinx-theme 0.17, sphinx-book-theme 1.3,
-# Sphinx 7.4), and the "Search this book..." placeholder that Jupyter Book sets as a theme option.
+# Labels that the themes' own Chinese catalogs lack or word differently (pydata-sphinx-theme 0.17,
+# sphinx-book-theme 1.3, Sphinx 7.4), and the "Search this book..." placeholder that Jupyter Book sets
+# as a theme option. Attribute labels hard-coded in templates are translated after the build.
 EXTRA_ZH_LABELS = {
     "Search this book...": "搜索本书……",
     "Color mode": "颜色模式",
@@ -252,7 +253,7 @@ def translate_written_pages(app, exception):
 
 
 class _LabelTable(gettext.NullTranslations):
-    """A gettext catalog from a dict: the last fallback of the Chinese chain."""
+    """A gettext catalog from a dict, first in the Chinese chain; what it lacks goes to the themes' catalogs."""
 
     def __init__(self, table: dict[str, str]):
         super().__init__()
