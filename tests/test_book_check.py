@@ -53,3 +53,10 @@ def test_dollar_math_left_in_prose_is_found_but_prices_and_code_are_not():
     assert book_check.static_problems("<p>The loss $L = -\\log p$ was not rendered.</p>") == [
         "math left as raw text: '$L = -\\\\log p$'"]
     assert book_check.static_problems("<p>It costs $5 and $10, or <code>$x$</code>.</p><pre>$y$</pre>") == []
+
+
+def test_latex_macros_left_in_the_text_are_found():
+    entry = '<div class="citation"><p>Google Research. BERT. GitHub repository (\\texttt create_pretraining_data.py), 2018.</p></div>'
+    problems = book_check.static_problems(entry)
+    assert len(problems) == 1 and "raw TeX shown in the text" in problems[0] and "texttt" in problems[0]
+    assert book_check.static_problems("<p>The macro <code>\\texttt{x}</code> is code, not text.</p>") == []

@@ -12,6 +12,8 @@ browser). A page fails when it has
   macro), or raw `$...$` in the text;
 * raw TeX that MathJax shows as typed: a backslash escape inside a text-mode macro such as
   `\texttt{max\_predictions}` (MathJax prints the backslash; write `\mathtt{max\_predictions}`);
+* raw TeX in the text, outside math: `\texttt`, `\emph`... (for example from a BibTeX field that
+  the bibliography style prints as it is);
 * a figure rendered as text: a cell output reading `<Figure size 640x400 with 1 Axes>` (a figure
   object returned instead of shown: call `plt.show()` or end the cell with `;`);
 * (chapters) no "English / 中文" switch; (the 中文 part) no Chinese text, or no lang="zh-CN".
@@ -81,6 +83,7 @@ PAGE_REPORT = """async () => {
 
 FIGURE_AS_TEXT = re.compile(r"<Figure size \d+(?:\.\d+)?x\d+(?:\.\d+)? with \d+ Axes>")
 TEXT_MODE_MACRO = re.compile(r"\\(?:text(?:tt|rm|bf|it|sf|sc|normal)?|mbox)\s*\{")
+RAW_TEX_IN_PROSE = re.compile(r"\\(?:texttt|textit|textbf|textsc|textrm|emph|mathrm|mathtt|url|href|cite|ref)\b")
 RAW_DOLLARS = re.compile(r"\$[^$\s](?:[^$\n]{0,80}[^$\s\\])?\$(?!\d)")
 VOID_ELEMENTS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -163,8 +166,11 @@ def static_problems(page_html: str) -> list[str]:
     for tex in page.math:
         for raw in raw_tex_in_math(tex):
             problems.append(f"raw TeX shown in math: {raw} (MathJax prints the backslashes inside text macros; use \\mathtt)")
-    for raw in RAW_DOLLARS.findall("\n".join(page.prose)):
+    prose = "\n".join(page.prose)
+    for raw in RAW_DOLLARS.findall(prose):
         problems.append(f"math left as raw text: {raw!r}")
+    for match in RAW_TEX_IN_PROSE.finditer(prose):
+        problems.append(f"raw TeX shown in the text: {prose[max(0, match.start() - 30):match.end() + 30]!r}")
     return problems
 
 

@@ -110,10 +110,22 @@ class Work:
     link: str | None
 
 
+LATEX_MARKUP = [
+    (re.compile(r"\\texttt\s*\{([^{}]*)\}"), lambda m: "`" + m.group(1).replace("\\_", "_") + "`"),
+    (re.compile(r"\\(?:emph|textit)\s*\{([^{}]*)\}"), lambda m: f"*{m.group(1)}*"),
+    (re.compile(r"\\textbf\s*\{([^{}]*)\}"), lambda m: f"**{m.group(1)}**"),
+]
+
+
 def _latex_text(value: str) -> str:
+    """A BibTeX field as Markdown: \\texttt/\\emph/\\textbf as code/italics/bold, accents and braces resolved."""
     from pybtex.richtext import Text
 
-    return str(Text.from_latex(value)).strip() if value else ""
+    if not value:
+        return ""
+    for pattern, markdown in LATEX_MARKUP:
+        value = pattern.sub(markdown, value)
+    return str(Text.from_latex(value)).strip()
 
 
 def _work_link(fields) -> str | None:
