@@ -497,3 +497,15 @@ def test_previous_and_next_stay_within_a_language():
 def test_one_search_box():
     sidebar = CONFIG["sphinx"]["config"]["html_sidebars"]["**"]
     assert not any("search" in item for item in sidebar), "the header's search button is the only search box"
+
+
+def test_launch_buttons_open_the_generated_notebook_even_with_an_ipynb_beside_the_chapter():
+    class App:
+        config = type("Config", (), {"html_theme_options": {"path_to_docs": "book",
+                                                              "launch_buttons": {"colab_url": "https://colab"}}})()
+
+    for source in ("book/en/03_attention.md", "book/en/03_attention.ipynb"):  # the theme prefers an .ipynb twin
+        url = f"https://mybinder.org/v2/gh/o/r/main?urlpath=tree/{source}"
+        context = {"header_buttons": [{"label": "launch-buttons", "buttons": [{"text": "Binder", "url": url}]}]}
+        bilingual.point_launch_buttons_at_notebooks(App(), "en/03_attention", "page.html", context, None)
+        assert context["header_buttons"][0]["buttons"][0]["url"].endswith("urlpath=tree/notebooks/en/03_attention.ipynb")

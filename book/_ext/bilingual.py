@@ -119,17 +119,17 @@ def point_launch_buttons_at_notebooks(app, pagename, templatename, context, doct
         return
     options = app.config.html_theme_options
     launch = options.get("launch_buttons", {})
-    source_suffix = Path(app.env.doc2path(pagename)).suffix
     book_folder = options.get("path_to_docs", "").strip("/")
-    theme_path = f"{book_folder + '/' if book_folder else ''}{pagename}{source_suffix}"
+    # the theme links the page's source, or an .ipynb of the same name when one lies beside it
+    theme_path = re.compile(re.escape(f"{book_folder + '/' if book_folder else ''}{pagename}") + r"\.(?:md|ipynb)\b")
     ours = notebook_path(pagename)
     for group in context.get("header_buttons", []):
         if group.get("label") != "launch-buttons":
             continue
         for button in group.get("buttons", []):
             url = button.get("url", "")
-            if button.get("text") in ("Colab", "Binder") and theme_path in url:
-                button["url"] = url.replace(theme_path, ours)
+            if button.get("text") in ("Colab", "Binder") and theme_path.search(url):
+                button["url"] = theme_path.sub(ours, url)
             elif button.get("text") in ("Colab", "Binder"):
                 raise SphinxError(f"{pagename}: unexpected {button['text']} launch URL {url}")
     if launch.get("colab_url") or launch.get("binderhub_url"):
