@@ -1,6 +1,6 @@
-"""Load every page of the built book in headless Chromium and fail on what a reader would see broken.
+r"""Load every page of the built book in headless Chromium and fail on what a reader would see broken.
 
-`make book-check` serves `_build/html` on a free localhost port (python -m http.server) and opens
+`make book-check` serves `book/_build/html` on a free localhost port (python -m http.server) and opens
 every page with Playwright driving Debian's Chromium (/usr/bin/chromium; nothing downloads a
 browser). A page fails when it has
 
@@ -8,18 +8,26 @@ browser). A page fails when it has
 * a request to another host (the book must work offline: MathJax is served from _static/mathjax);
 * a failed or 4xx/5xx request, an image that did not load, or an internal link to a missing page
   or to a missing #anchor;
-* math left unrendered: a `.math` element that MathJax did not typeset, or raw `$...$` in the text;
+* math left unrendered: a `.math` element that MathJax did not typeset, a MathJax error (an unknown
+  macro), or raw `$...$` in the text;
+* raw TeX that MathJax shows as typed: a backslash escape inside a text-mode macro such as
+  `\texttt{max\_predictions}` (MathJax prints the backslash; write `\mathtt{max\_predictions}`);
+* raw TeX in the text, outside math: `\texttt`, `\emph`... (for example from a BibTeX field that
+  the bibliography style prints as it is);
+* a figure rendered as text: a cell output reading `<Figure size 640x400 with 1 Axes>` (a figure
+  object returned instead of shown: call `plt.show()` or end the cell with `;`);
 * (chapters) no "English / 中文" switch; (the 中文 part) no Chinese text, or no lang="zh-CN".
 
-One full-page screenshot per page goes to _build/screenshots/<page>.png.
+One full-page screenshot per page goes to book/_build/screenshots/<page>.png.
 
-Usage:  python tools/book_check.py [--site _build/html] [--screenshots _build/screenshots]
+Usage:  python tools/book_check.py [--site book/_build/html] [--screenshots book/_build/screenshots]
                                    [--chromium /usr/bin/chromium] [--pages en/03_attention ...]
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import html as html_lib
 import re
 import socket
 import subprocess
@@ -27,6 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlparse
 
@@ -59,6 +68,8 @@ PAGE_REPORT = """async () => {
     .filter(e => e.querySelector("mjx-merror") || Array.from(e.querySelectorAll("mjx-c, mjx-utext"))
       .some(c => (c.textContent || "").includes("\\\\") || (c.className || "").toString().includes("mjx-c5C")))
     .map(e => (e.closest(".math") || e).textContent.trim().slice(0, 60)).slice(0, 3);
+  const mathErrors = Array.from(document.querySelectorAll("mjx-merror"))
+    .map(e => (e.getAttribute("data-mjx-error") || e.textContent || "").slice(0, 80));
   const brokenImages = Array.from(document.images)
     .filter(img => img.complete && img.naturalWidth === 0).map(img => img.getAttribute("src"));
   const links = Array.from(document.querySelectorAll("a[href]")).map(a => a.href);
@@ -69,10 +80,103 @@ PAGE_REPORT = """async () => {
     lang: document.documentElement.lang,
     text: article.innerText,
     mathCount: mathElements.length,
-    unrendered, rawDollars, rawTex, brokenImages, links, ids, switchLinks,
+    unrendered, rawDollars, rawTex, mathErrors, brokenImages, links, ids, switchLinks,
     hasSwitch: !!document.querySelector("nav.language-switch"),
   };
 }"""
+
+
+FIGURE_AS_TEXT = re.compile(r"<Figure size \d+(?:\.\d+)?x\d+(?:\.\d+)? with \d+ Axes>")
+TEXT_MODE_MACRO = re.compile(r"\\(?:text(?:tt|rm|bf|it|sf|sc|normal)?|mbox)\s*\{")
+RAW_TEX_IN_PROSE = re.compile(r"\\(?:texttt|textit|textbf|textsc|textrm|emph|mathrm|mathtt|url|href|cite|ref)\b")
+RAW_DOLLARS = re.compile(r"\$[^$\s](?:[^$\n]{0,80}[^$\s\\])?\$(?!\d)")
+VOID_ELEMENTS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class PageText(HTMLParser):
+    """The parts of a built page that the static checks read: cell outputs, math sources, prose."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, str]] = []  # (tag, kind) of the open elements
+        self.outputs: list[str] = []
+        self.math: list[str] = []
+        self.prose: list[str] = []
+
+    def _kind(self, tag: str, attrs) -> str:
+        classes = (dict(attrs).get("class") or "").split()
+        if "cell_output" in classes:
+            return "output"
+        if "math" in classes:
+            return "math"
+        if tag in ("pre", "code", "script", "style", "mjx-container") or "highlight" in classes:
+            return "code"
+        return ""
+
+    def handle_starttag(self, tag, attrs):
+        if tag in VOID_ELEMENTS:
+            return
+        kind = self._kind(tag, attrs)
+        if kind == "output":
+            self.outputs.append("")
+        elif kind == "math" and not self._inside("math"):
+            self.math.append("")
+        self.stack.append((tag, kind))
+
+    def handle_endtag(self, tag):
+        for index in range(len(self.stack) - 1, -1, -1):
+            if self.stack[index][0] == tag:
+                del self.stack[index:]
+                return
+
+    def _inside(self, kind: str) -> bool:
+        return any(open_kind == kind for _, open_kind in self.stack)
+
+    def handle_data(self, data):
+        if self._inside("output"):
+            self.outputs[-1] += data
+        elif self._inside("math"):
+            self.math[-1] += data
+        elif not self._inside("code"):
+            self.prose.append(data)
+
+
+def _braced_argument(text: str, start: int) -> str:
+    """The text of the {...} group opening at text[start - 1], braces balanced."""
+    depth, index = 1, start
+    while index < len(text) and depth:
+        depth += {"{": 1, "}": -1}.get(text[index], 0) if text[index - 1] != "\\" else 0
+        index += 1
+    return text[start:index - 1]
+
+
+def raw_tex_in_math(tex: str) -> list[str]:
+    """Backslash escapes inside text-mode macros, which MathJax shows as typed (\\texttt{a\\_b} -> 'a\\_b')."""
+    found = []
+    for match in TEXT_MODE_MACRO.finditer(tex):
+        argument = _braced_argument(tex, match.end())
+        if "\\" in argument:
+            found.append(match.group(0) + argument + "}")
+    return found
+
+
+def static_problems(page_html: str) -> list[str]:
+    """What a reader would see broken, decided from the page's HTML alone (no browser needed)."""
+    page = PageText()
+    page.feed(page_html)
+    problems = []
+    for output in page.outputs:
+        for figure in FIGURE_AS_TEXT.findall(html_lib.unescape(output)):
+            problems.append(f"a figure rendered as the text {figure!r}: show it (plt.show()) instead of returning it")
+    for tex in page.math:
+        for raw in raw_tex_in_math(tex):
+            problems.append(f"raw TeX shown in math: {raw} (MathJax prints the backslashes inside text macros; use \\mathtt)")
+    prose = "\n".join(page.prose)
+    for raw in RAW_DOLLARS.findall(prose):
+        problems.append(f"math left as raw text: {raw!r}")
+    for match in RAW_TEX_IN_PROSE.finditer(prose):
+        problems.append(f"raw TeX shown in the text: {prose[max(0, match.start() - 30):match.end() + 30]!r}")
+    return problems
 
 
 def free_port() -> int:
@@ -173,6 +277,9 @@ class Checker:
             problems.append(f"math left as raw text: {raw!r}")
         for raw in report["rawTex"]:
             problems.append(f"math shows raw TeX (a backslash or a MathJax error; use \\mathtt, not \\texttt): {raw!r}")
+        for error in report["mathErrors"]:
+            problems.append(f"MathJax error: {error!r}")
+        problems += static_problems((self.site / page_name).read_text(encoding="utf-8"))
         language = page_name.split("/", 1)[0] if "/" in page_name else None
         if language in ("en", "zh") and not report["hasSwitch"]:
             problems.append("no English / 中文 language switch at the top of the page")
@@ -208,8 +315,8 @@ class Checker:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--site", default="_build/html", help="the built book (default: _build/html)")
-    parser.add_argument("--screenshots", default="_build/screenshots", help="where to save one PNG per page")
+    parser.add_argument("--site", default="book/_build/html", help="the built book (default: book/_build/html)")
+    parser.add_argument("--screenshots", default="book/_build/screenshots", help="where to save one PNG per page")
     parser.add_argument("--chromium", default="/usr/bin/chromium", help="the Chromium binary (Debian: apt-get install chromium)")
     parser.add_argument("--pages", nargs="*", help="check only these pages (e.g. en/03_attention)")
     args = parser.parse_args(argv)

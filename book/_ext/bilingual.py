@@ -17,10 +17,21 @@
   "Identifier 'THEBE_JS_URL' has already been declared").
 * The build fails when matplotlib could not draw a character of a figure ("Glyph ... missing from
   font(s)"): a figure with empty boxes instead of Chinese text is a broken page.
+* Chinese pages get the site's labels in Chinese ("目录", "搜索", "上一页", ...): the build runs in
+  English (``language: en``), so for each ``zh/`` page the templates get the Chinese catalogs of
+  Sphinx, pydata-sphinx-theme and sphinx-book-theme instead.
+* Previous/next links stay within a language: the last English page has no "next" into the Chinese
+  part, and the first Chinese page no "previous" into the English one.
+* The kernels that execute the chapters get ``kernel_environment`` from ``_config.yml`` (added to
+  the build's environment before execution), and ``OMP_NUM_THREADS`` defaults to
+  ``bert_annotated.runtime.cpu_thread_count()``: a plain ``jupyter-book build book`` runs exactly
+  as ``make book`` does.
 """
 from __future__ import annotations
 
+import gettext
 import json
+import os
 import re
 from pathlib import Path
 
@@ -108,17 +119,17 @@ def point_launch_buttons_at_notebooks(app, pagename, templatename, context, doct
         return
     options = app.config.html_theme_options
     launch = options.get("launch_buttons", {})
-    source_suffix = Path(app.env.doc2path(pagename)).suffix
     book_folder = options.get("path_to_docs", "").strip("/")
-    theme_path = f"{book_folder + '/' if book_folder else ''}{pagename}{source_suffix}"
+    # the theme links the page's source, or an .ipynb of the same name when one lies beside it
+    theme_path = re.compile(re.escape(f"{book_folder + '/' if book_folder else ''}{pagename}") + r"\.(?:md|ipynb)\b")
     ours = notebook_path(pagename)
     for group in context.get("header_buttons", []):
         if group.get("label") != "launch-buttons":
             continue
         for button in group.get("buttons", []):
             url = button.get("url", "")
-            if button.get("text") in ("Colab", "Binder") and theme_path in url:
-                button["url"] = url.replace(theme_path, ours)
+            if button.get("text") in ("Colab", "Binder") and theme_path.search(url):
+                button["url"] = theme_path.sub(ours, url)
             elif button.get("text") in ("Colab", "Binder"):
                 raise SphinxError(f"{pagename}: unexpected {button['text']} launch URL {url}")
     if launch.get("colab_url") or launch.get("binderhub_url"):
@@ -196,7 +207,161 @@ def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+# ------------------------------------------------------------------ site labels in the page's language
+# Labels that the themes' own Chinese catalogs lack or word differently (pydata-sphinx-theme 0.17,
+# sphinx-book-theme 1.3, Sphinx 7.4), and the "Search this book..." placeholder that Jupyter Book sets
+# as a theme option. Attribute labels hard-coded in templates are translated after the build.
+EXTRA_ZH_LABELS = {
+    "Search this book...": "搜索本书……",
+    "Color mode": "颜色模式",
+    "System Settings": "跟随系统",
+    "Toggle primary sidebar": "显示或隐藏目录栏",
+    "Toggle secondary sidebar": "显示或隐藏本页目录",
+    "Launch interactive content": "运行本章",
+    "Download this page": "下载此页面",
+    "Print to PDF": "打印为 PDF",
+    "Launch on Binder": "在 Binder 上运行",
+    "Launch on Colab": "在 Colab 上运行",
+    "Source repository": "源码仓库",
+    "Link to this heading": "指向本节的链接",
+    "Link to this equation": "指向本公式的链接",
+    "Link to this image": "指向本图的链接",
+    "Link to this table": "指向本表的链接",
+    "Link to this code": "指向本段代码的链接",
+    "Link to this definition": "指向本定义的链接",
+    "Main": "全书目录",
+    "Page": "本页目录",
+}
+_LABEL_ATTRIBUTE = re.compile(r'(?P<attribute>\b(?:title|aria-label|data-bs-title|placeholder)=")(?P<label>[^"<>]+)"')
+
+
+def translate_attribute_labels(html: str, table: dict[str, str]) -> str:
+    """Tooltips and ARIA labels that Sphinx or the themes wrote in English outside any catalog, in Chinese."""
+    return _LABEL_ATTRIBUTE.sub(
+        lambda m: f'{m["attribute"]}{table.get(m["label"], m["label"])}"', html)
+
+
+def translate_written_pages(app, exception):
+    """After the build: the few labels hard-coded in the themes' templates or Python, on every zh/ page."""
+    if exception is not None or app.builder.format != "html":
+        return
+    for page in sorted((Path(app.outdir) / "zh").glob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        translated = translate_attribute_labels(html, EXTRA_ZH_LABELS)
+        if translated != html:
+            page.write_text(translated, encoding="utf-8")
+
+
+class _LabelTable(gettext.NullTranslations):
+    """A gettext catalog from a dict, first in the Chinese chain; what it lacks goes to the themes' catalogs."""
+
+    def __init__(self, table: dict[str, str]):
+        super().__init__()
+        self.table = table
+
+    def gettext(self, message):
+        if message in self.table:
+            return self.table[message]
+        return self._fallback.gettext(message) if self._fallback else message
+
+    def ngettext(self, singular, plural, n):
+        return self.gettext(singular if n == 1 else plural)
+
+
+def _catalog(domains: list[tuple[str, Path]], language: str) -> gettext.NullTranslations:
+    """One translations object chaining the gettext catalogs `domains` (domain, locale folder) for `language`."""
+    found = [gettext.translation(domain, str(folder), languages=[language], fallback=True) for domain, folder in domains]
+    found = [catalog for catalog in found if type(catalog) is not gettext.NullTranslations]
+    if language.startswith("zh"):  # first: it also corrects a Taiwanese wording (列印) in the zh_CN catalog
+        found.insert(0, _LabelTable(EXTRA_ZH_LABELS))
+    if not found:
+        return gettext.NullTranslations()
+    for fallback in found[1:]:
+        found[0].add_fallback(fallback)
+    return found[0]
+
+
+def theme_catalogs(language: str) -> dict[str, gettext.NullTranslations]:
+    """The 'sphinx' catalog (Sphinx + pydata-sphinx-theme labels) and sphinx-book-theme's 'booktheme' one."""
+    import pydata_sphinx_theme
+    import sphinx
+    import sphinx_book_theme
+
+    book_theme = Path(sphinx_book_theme.__file__).parent / "theme" / "sphinx_book_theme" / "static" / "locales"
+    return {
+        "sphinx": _catalog([("sphinx", Path(sphinx.__file__).parent / "locale"),
+                            ("sphinx", Path(pydata_sphinx_theme.__file__).parent / "locale")], language),
+        "booktheme": _catalog([("booktheme", book_theme), ("sphinx", Path(sphinx.__file__).parent / "locale"),
+                               ("sphinx", Path(pydata_sphinx_theme.__file__).parent / "locale")], language),
+    }
+
+
+def translate_site_labels(app, pagename, templatename, context, doctree):
+    """Chinese pages: render the theme's labels with the Chinese catalogs; every other page: the build's own."""
+    templates = getattr(app.builder, "templates", None)
+    environment = getattr(templates, "environment", None)
+    if environment is None or not hasattr(environment, "install_gettext_translations"):
+        return
+    language = page_language(pagename)
+    if language != "zh":
+        environment.install_gettext_translations(app.translator)
+        return
+    if not hasattr(app, "_bilingual_catalogs"):
+        app._bilingual_catalogs = theme_catalogs(LANGUAGES["zh"][1].replace("-", "_"))
+    catalogs = app._bilingual_catalogs
+    environment.install_gettext_translations(catalogs["sphinx"])
+    context["translate"] = catalogs["booktheme"].gettext
+    search_text = (app.config.html_theme_options or {}).get("search_bar_text")
+    context["theme_search_bar_text"] = catalogs["booktheme"].gettext(search_text or "Search this book...")
+
+
+# ------------------------------------------------------------------ previous / next within a language
+def keep_prev_next_in_language(app, pagename, templatename, context, doctree):
+    """Drop a previous/next link that would cross from one language part into the other."""
+    language = page_language(pagename)
+    if language is None:
+        return
+    parent, previous, following = app.env.collect_relations().get(pagename, (None, None, None))
+    for key, neighbour in (("prev", previous), ("next", following)):
+        if neighbour is not None and page_language(neighbour) not in (None, language):
+            context[key] = None
+
+
+# ------------------------------------------------------------------ the kernels' environment
+def kernel_environment(requested: dict, current: dict) -> dict[str, str]:
+    """The variables to set before the chapters run: `requested` from _config.yml, merged into `current`.
+
+    PYTHONWARNINGS filters are appended to any the user set; other variables the user set win.
+    OMP_NUM_THREADS defaults to bert_annotated.runtime.cpu_thread_count() (all CPUs this process may use,
+    within a cgroup quota), so that PyTorch does not oversubscribe a busy machine.
+    """
+    changes = {}
+    for name, value in (requested or {}).items():
+        value = str(value)
+        if name == "PYTHONWARNINGS" and current.get(name):
+            filters = current[name].split(",")
+            changes[name] = current[name] if value in filters else ",".join(filters + [value])
+        elif not current.get(name):
+            changes[name] = value
+    if not current.get("OMP_NUM_THREADS") and "OMP_NUM_THREADS" not in changes:
+        try:
+            from bert_annotated.runtime import cpu_thread_count
+            changes["OMP_NUM_THREADS"] = str(cpu_thread_count())
+        except ImportError:  # the package is not installed: leave PyTorch's default
+            pass
+    return changes
+
+
+def set_kernel_environment(app, config):
+    os.environ.update(kernel_environment(config.kernel_environment, dict(os.environ)))
+
+
 def setup(app):
+    app.add_config_value("kernel_environment", {}, "env", [dict])
+    app.connect("config-inited", set_kernel_environment)
+    app.connect("html-page-context", translate_site_labels, priority=600)  # after sphinx-book-theme's (500)
+    app.connect("html-page-context", keep_prev_next_in_language, priority=450)
+    app.connect("build-finished", translate_written_pages)
     app.connect("html-page-context", drop_duplicate_scripts, priority=950)
     app.connect("html-page-context", add_language_context, priority=400)  # before the theme drops empty templates
     app.connect("html-page-context", point_launch_buttons_at_notebooks, priority=900)
