@@ -79,7 +79,7 @@ def timed_command(command: list[str]) -> float:
 
 
 def ours_command(corpus: Path, vocab_file: Path, vocab_size: int, min_frequency: int) -> list[str]:
-    return [sys.executable, "-c", "import sys; from bert_annotated.pretraining import bert_vocab_main; "
+    return [sys.executable, "-c", "import sys; from bert_annotated.cli import bert_vocab_main; "
             "sys.exit(bert_vocab_main(sys.argv[1:]))",
             "-c", str(corpus), "-o", str(vocab_file), "-s", str(vocab_size), "-m", str(min_frequency)]
 
@@ -90,7 +90,7 @@ def rust_command(files: list[Path], output_dir: Path, vocab_size: int, min_frequ
 
 def time_stages(corpus: Path, vocab_size: int, min_frequency: int, vocab_file: Path, simple: bool = False):
     """Our pipeline stage by stage (as build_vocab runs it) -> ({stage: seconds}, vocabulary)."""
-    from bert_annotated.pretraining import read_corpus
+    from bert_annotated.pretraining_data import read_corpus
     from bert_annotated.tokenization import (count_words, count_words_fast, learn_vocab, learn_vocab_by_frequency,
                                              write_vocab)
     times = {}
@@ -117,7 +117,7 @@ def read_tokens(path: Path) -> list[str]:
 
 
 def run(args) -> dict:
-    from bert_annotated.pretraining import corpus_files
+    from bert_annotated.pretraining_data import corpus_files
     corpus = Path(args.corpus)
     files = corpus_files(corpus)
     work = Path(tempfile.mkdtemp(prefix="vocab-bench-"))
