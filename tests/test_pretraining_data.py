@@ -32,10 +32,14 @@ def test_collate_pads_dynamically_and_masks_deterministically(dataset, collate):
         assert (batch["input_ids"][row, length:] == 0).all()  # [PAD]
         assert torch.equal(batch["token_type_ids"][row, :length], item["token_type_ids"].long())
         original = item["input_ids"].long()
-        chosen = batch["mlm_labels"][row, :length] != IGNORE_INDEX
-        assert torch.equal(batch["mlm_labels"][row, :length][chosen], original[chosen])
+        used = batch["mlm_labels"][row] != IGNORE_INDEX  # (slots,)
+        positions = batch["masked_positions"][row][used]
+        assert (positions < length).all() and (positions.diff() > 0).all()  # real tokens, in order, each once
+        assert torch.equal(batch["mlm_labels"][row][used], original[positions])
+        chosen = torch.zeros(length, dtype=torch.bool)
+        chosen[positions] = True
         assert torch.equal(batch["input_ids"][row, :length][~chosen], original[~chosen])
-    assert (batch["mlm_labels"][batch["attention_mask"] == 0] == IGNORE_INDEX).all()
+    assert batch["masked_positions"].shape == batch["mlm_labels"].shape == (3, collate.masker.max_predictions_per_seq)
     assert batch["next_sentence_labels"].tolist() == [item["next_sentence_label"] for item in items]
     assert torch.equal(collate(items)["mlm_labels"], batch["mlm_labels"])  # same batch, same epoch: same mask
     collate.epoch = 3
@@ -43,6 +47,15 @@ def test_collate_pads_dynamically_and_masks_deterministically(dataset, collate):
         assert not torch.equal(collate(items)["mlm_labels"], batch["mlm_labels"])  # another epoch: a fresh mask
     finally:
         collate.epoch = 0
+
+
+def test_vectorised_batches_equal_the_padded_items(dataset, collate):
+    for indices in ([0, 5, 9], [3], list(range(16))):
+        from_items = collate([dataset[i] for i in indices])
+        gathered = collate(dataset.__getitems__(indices))  # what a DataLoader calls: no loop over rows
+        assert from_items.keys() == gathered.keys()
+        for key in from_items:
+            assert torch.equal(from_items[key], gathered[key]), key
 
 
 def test_loader_workers_do_not_change_the_batches(dataset, collate):
