@@ -347,6 +347,50 @@ def benchmark_loop(args, argv, device: torch.device) -> int:
     return 0
 
 
+def benchmark_nsp_gap(args, argv, device: torch.device) -> int:
+    """Train/validation NSP accuracy of the same run with NSP pairs fixed for the run and redrawn every epoch."""
+    import tempfile
+
+    from bert_annotated.model import BertConfig
+    from bert_annotated.pretraining_data import build_vocab, embedded_corpus_paths, read_corpus
+    from bert_annotated.tokenization import BertTokenizer
+    from bert_annotated.training import TrainingConfig, pretrain, preset_for, read_metrics
+
+    preset = preset_for(device)
+    corpus = read_corpus(args.corpus or embedded_corpus_paths("both"))
+    runs = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        build_vocab(corpus, Path(scratch) / "vocab.txt", vocab_size=30000)
+        tokenizer = BertTokenizer(str(Path(scratch) / "vocab.txt"))
+        for dynamic in (False, True):
+            model_config = BertConfig(vocab_size=len(tokenizer), hidden_size=preset["hidden_size"],
+                                      num_hidden_layers=preset["num_hidden_layers"],
+                                      num_attention_heads=preset["num_attention_heads"],
+                                      intermediate_size=preset["intermediate_size"])
+            output = Path(scratch) / f"run-{dynamic}"
+            config = TrainingConfig(output_dir=str(output), seq_len=preset["seq_len"], batch_size=preset["batch_size"],
+                                    lr=preset["lr"], max_steps=args.loop_steps, eval_every=max(1, args.loop_steps // 4),
+                                    log_every=max(1, args.loop_steps // 20), device=str(device), progress=False,
+                                    dynamic_nsp=dynamic)
+            result = pretrain(corpus, tokenizer, model_config, config)
+            train = [r for r in read_metrics(output) if r["split"] == "train"][-4:]  # the last fifth of the run
+            runs["dynamic" if dynamic else "fixed"] = {
+                "train_nsp_acc": sum(r["nsp_acc"] for r in train) / len(train),
+                "valid_nsp_acc": result.valid_metrics["nsp_acc"], "valid_mlm_acc": result.valid_metrics["mlm_acc"],
+                "epochs": train[-1]["epoch"], "train_examples": result.data["train_examples"]}
+    for run in runs.values():
+        run["gap_points"] = 100 * (run["train_nsp_acc"] - run["valid_nsp_acc"])
+    record = {"device": str(device), "preset": preset, "corpus": corpus.source, "steps": args.loop_steps,
+              **provenance(argv), "runs": runs,
+              "note": "train: mean NSP accuracy of the last four logged intervals; valid: the fixed held-out examples"}
+    path = write_record(record, args.output_dir, f"{device_label(device)}-nsp-gap.json")
+    for name, run in runs.items():
+        print(f"NSP pairs {name}: train {run['train_nsp_acc']:.3f}, validation {run['valid_nsp_acc']:.3f} "
+              f"(gap {run['gap_points']:.1f} points, {run['epochs']} epochs)")
+    print(f"saved {path}")
+    return 0
+
+
 def benchmark_padding(args, argv) -> int:
     """The padding fraction of real training batches: how much unpadding or packing could save at most."""
     from bert_annotated.masked_lm import MaskedLMMasker
@@ -399,6 +443,8 @@ def main(argv=None) -> int:
     parser.add_argument("--loop-steps", type=int, default=300)
     parser.add_argument("--num-workers", type=int, default=0, help="data loader workers of the loop")
     parser.add_argument("--label", default="", help="added to the loop's result file name, e.g. 'before'")
+    parser.add_argument("--nsp-gap", action="store_true", help="train/validation NSP accuracy, pairs fixed vs "
+                        "redrawn every epoch (--loop-steps steps each, the device's preset)")
     parser.add_argument("--padding", action="store_true", help="measure the padding fraction of real batches instead")
     parser.add_argument("--corpus", nargs="+", default=None, help="corpus of --loop (default: embedded) or --padding "
                         "(default: ../shared/corpora/enwiki-sample)")
@@ -414,6 +460,8 @@ def main(argv=None) -> int:
         return benchmark_padding(args, argv)
     if args.loop:
         return benchmark_loop(args, argv, device)
+    if args.nsp_gap:
+        return benchmark_nsp_gap(args, argv, device)
     return benchmark_model(args, argv, device)
 
 

@@ -47,6 +47,7 @@ from bert_annotated.pretraining_data import (
     Corpus,
     PretrainingCollator,
     PretrainingDataset,
+    create_pretraining_dataset,
     create_pretraining_examples,
     read_corpus,
     read_lines,
@@ -183,6 +184,7 @@ class TrainingConfig:
     num_workers: int = _option(0, "data loader worker processes")
     progress: bool = _option(True, "show a progress bar")
     compile: bool = _option(False, "torch.compile the model: faster steps on a GPU, after a slow first step")
+    dynamic_nsp: bool = _option(True, "draw new NSP sentence pairs every epoch from (seed, epoch), as Google's dupe_factor")
 
     def __post_init__(self):
         positive = ["seq_len", "batch_size", "accumulation_steps", "epochs", "log_every"]
@@ -211,7 +213,8 @@ class TrainingConfig:
 # settings that must not change when a run is resumed (max_steps and epochs may: train for longer)
 _RESUME_MUST_MATCH = ("seq_len", "batch_size", "accumulation_steps", "lr", "weight_decay", "adam_betas", "adam_eps",
                       "warmup_steps", "max_grad_norm", "mask_prob", "max_predictions_per_seq", "whole_word_mask",
-                      "short_seq_prob", "valid_fraction", "seed")
+                      "short_seq_prob", "valid_fraction", "seed", "dynamic_nsp")
+_OLDER_CHECKPOINTS = {"dynamic_nsp": False}  # settings that older checkpoints do not record: what they used
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -330,7 +333,8 @@ def check_resume_compatible(checkpoint: dict, model_config: BertConfig, training
     saved_training = checkpoint["training_config"]
     current_training = dataclasses.asdict(training_config)
     pairs = [(key, checkpoint["model_config"].get(key), value) for key, value in model_config.to_dict().items()]
-    pairs += [(key, saved_training.get(key), current_training[key]) for key in _RESUME_MUST_MATCH]
+    pairs += [(key, saved_training.get(key, _OLDER_CHECKPOINTS.get(key)), current_training[key])
+              for key in _RESUME_MUST_MATCH]
     differences = [f"{key}={normalise(old)!r} there but {normalise(new)!r} now"
                    for key, old, new in pairs if normalise(old) != normalise(new)]
     if differences:
@@ -653,14 +657,13 @@ def prepare_datasets(corpus, tokenizer, config: TrainingConfig, test_corpus=None
         valid_corpus = test_corpus if isinstance(test_corpus, Corpus) else read_corpus(test_corpus, corpus_format)
     else:
         train_corpus, valid_corpus = train_corpus.split(config.valid_fraction, config.seed)
-    train_examples = create_pretraining_examples(train_corpus, tokenizer, config.seq_len, config.short_seq_prob,
-                                                 config.seed, progress=config.progress)
+    train_dataset = create_pretraining_dataset(train_corpus, tokenizer, config.seq_len, config.short_seq_prob,
+                                               config.seed, progress=config.progress, dynamic_nsp=config.dynamic_nsp)
     valid_examples = [] if valid_corpus is None else create_pretraining_examples(
         valid_corpus, tokenizer, config.seq_len, config.short_seq_prob, config.seed + 1, progress=config.progress)
     sizes = {"format": train_corpus.format, "train_documents": len(train_corpus),
              "valid_documents": len(valid_corpus) if valid_corpus is not None else 0,
-             "train_examples": len(train_examples), "valid_examples": len(valid_examples)}
-    train_dataset = PretrainingDataset(train_examples, tokenizer)
+             "train_examples": len(train_dataset), "valid_examples": len(valid_examples)}  # training: epoch 0's
     sizes["train_not_next_share"] = train_dataset.next_sentence_labels.float().mean().item()  # the NSP baseline
     valid_dataset = PretrainingDataset(valid_examples, tokenizer) if valid_examples else None
     return train_dataset, valid_dataset, sizes

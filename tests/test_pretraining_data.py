@@ -202,3 +202,13 @@ def test_shared_corpora_are_read():
         assert len(corpus) > 500
         sentences = [s for d in corpus.documents[:50] for s in d]
         assert sum(s.endswith(("。", "！", "？", "”", "」")) for s in sentences) > len(sentences) / 2
+
+
+def test_parallel_tokenization_gives_the_same_documents(corpus, tokenizer):
+    from bert_annotated.pretraining_data import tokenize_documents
+
+    documents = corpus.documents[:40] + [["", "   "]]  # a document with no text is dropped either way
+    one_process = tokenize_documents(documents, tokenizer, processes=1)
+    assert tokenize_documents(documents, tokenizer, processes=2) == one_process
+    assert tokenize_documents(documents, tokenizer) == one_process  # small corpus: one process, by default
+    assert len(one_process) == 40
