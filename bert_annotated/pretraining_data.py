@@ -390,13 +390,15 @@ def pad_examples(items: Sequence[dict]) -> dict:
 class PretrainingCollator:
     """Pad examples to the longest one and mask them: a batch ready for `BertForPreTraining`.
 
-    The masked-LM targets come as a fixed number of slots per row (chapter 05's gather_masked_positions):
-    `masked_positions` and `mlm_labels`, both (batch, max_predictions_per_seq), -100 in unused slots.
+    With fixed_slots, the masked-LM targets come as a fixed number of slots per row (chapter 05's
+    gather_masked_positions): `masked_positions` and `mlm_labels`, both (batch, max_predictions_per_seq), -100 in
+    unused slots. Without, `mlm_labels` is (batch, longest), -100 where nothing is predicted.
     """
 
-    def __init__(self, masker: MaskedLMMasker, pad_token_id: int, seed: int = 0):
+    def __init__(self, masker: MaskedLMMasker, pad_token_id: int, seed: int = 0, fixed_slots: bool = True):
         self.masker = masker
         self.pad_token_id = pad_token_id
+        self.fixed_slots = fixed_slots
         self.seed = seed
         self.epoch = 0  # set by the training loop: masks differ from epoch to epoch
 
@@ -411,15 +413,14 @@ class PretrainingCollator:
         generator = torch.Generator().manual_seed(self.batch_seed(int(batch["index"][0])))
         # the masker checks the id range here, on the CPU, once per batch: the model need not
         masked_input_ids, labels = self.masker(input_ids, generator=generator)  # padding is special: never masked
-        masked_positions, mlm_labels = gather_masked_positions(labels, self.masker.max_predictions_per_seq)
-        return {
-            "input_ids": masked_input_ids,  # (batch, longest)
-            "token_type_ids": batch["token_type_ids"],
-            "attention_mask": batch["attention_mask"],
-            "masked_positions": masked_positions,  # (batch, max_predictions_per_seq), 0 in unused slots
-            "mlm_labels": mlm_labels,  # (batch, max_predictions_per_seq), -100 in unused slots
-            "next_sentence_labels": batch["next_sentence_labels"],  # (batch,)
-        }
+        collated = {"input_ids": masked_input_ids,  # (batch, longest)
+                    "token_type_ids": batch["token_type_ids"], "attention_mask": batch["attention_mask"],
+                    "mlm_labels": labels,  # (batch, longest), -100 where nothing is predicted
+                    "next_sentence_labels": batch["next_sentence_labels"]}  # (batch,)
+        if self.fixed_slots:  # (batch, max_predictions_per_seq) each; unused slots: position 0, label -100
+            collated["masked_positions"], collated["mlm_labels"] = gather_masked_positions(
+                labels, self.masker.max_predictions_per_seq)
+        return collated
 
 
 # %% book/en/07_pretraining_data.md (code cell 9)

@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from bert_annotated.masked_lm import MaskedLMMasker
+from bert_annotated.masked_lm import MaskedLMMasker, masking_budget
 from bert_annotated.model import BertConfig
 from bert_annotated.pretraining import (
     STAT_NAMES,
@@ -171,7 +171,7 @@ class TrainingConfig:
     max_grad_norm: float = _option(1.0, "clip the gradient's global norm to this")
     mask_prob: float = _option(0.15, "share of the tokens to predict")
     max_predictions_per_seq: int | None = _option(None, "most predicted tokens per sequence "
-                                                  "(None: ceil(mask_prob x seq_len), 20 for 128 as in BERT)")
+                                                  "(None: as many as masking can choose, 19 for 128; BERT used 20)")
     whole_word_mask: bool = _option(False, "mask all the pieces of a word together")
     short_seq_prob: float = _option(0.1, "share of the examples made shorter than seq_len")
     valid_fraction: float = _option(0.05, "documents held out for validation when no test corpus is given")
@@ -207,7 +207,10 @@ class TrainingConfig:
 
     @property
     def predictions_per_seq(self) -> int:
-        return self.max_predictions_per_seq or max(1, math.ceil(self.mask_prob * self.seq_len))
+        """The masked-LM slots of a batch: given, or the most the masker can choose in an example of seq_len
+        tokens ([CLS] and two [SEP] are never chosen), so that no slot is always empty."""
+        most_maskable = torch.tensor([max(0, self.seq_len - 3)])
+        return self.max_predictions_per_seq or max(1, int(masking_budget(most_maskable, self.mask_prob, self.seq_len)))
 
 
 # settings that must not change when a run is resumed (max_steps and epochs may: train for longer)
@@ -436,14 +439,17 @@ def _data_streams(tokenizer, train_dataset, valid_dataset, config: TrainingConfi
         if context.is_main:
             print(f"note: only {per_process} training examples per process, fewer than the batch size "
                   f"{config.batch_size}; training with batches of {batch_size}", file=sys.stderr)
-    stream = BatchStream(train_dataset, PretrainingCollator(masker, tokenizer.pad_token_id, config.seed), batch_size,
+    # fixed masked-LM slots pay where shapes matter (a GPU, torch.compile); on a CPU the boolean gather does less work
+    fixed_slots = device.type == "cuda" or config.compile
+    collator = PretrainingCollator(masker, tokenizer.pad_token_id, config.seed, fixed_slots)
+    stream = BatchStream(train_dataset, collator, batch_size,
                          context.world_size, context.rank, config.seed, config.num_workers, pin_memory=device.type == "cuda")
     if stream.batches_per_epoch == 0:
         raise ValueError(f"no training examples (per process) in a corpus of {len(train_dataset)}; "
                          "use a larger corpus or fewer processes")
     valid_loader = None
     if valid_dataset is not None and len(valid_dataset) > 0 and context.is_main:
-        valid_collator = PretrainingCollator(masker, tokenizer.pad_token_id, seed=config.seed + 1)  # fixed masks
+        valid_collator = PretrainingCollator(masker, tokenizer.pad_token_id, config.seed + 1, fixed_slots)  # fixed masks
         valid_loader = DataLoader(valid_dataset, batch_size=config.batch_size, collate_fn=valid_collator,
                                   generator=torch.Generator())  # iterating must not touch the global RNG
     return stream, valid_loader

@@ -212,3 +212,16 @@ def test_parallel_tokenization_gives_the_same_documents(corpus, tokenizer):
     assert tokenize_documents(documents, tokenizer, processes=2) == one_process
     assert tokenize_documents(documents, tokenizer) == one_process  # small corpus: one process, by default
     assert len(one_process) == 40
+
+
+def test_collator_without_fixed_slots_keeps_per_position_labels(dataset, collate):
+    from bert_annotated.pretraining_data import PretrainingCollator
+
+    plain = PretrainingCollator(collate.masker, 0, seed=collate.seed, fixed_slots=False)
+    items = [dataset[i] for i in range(4)]
+    per_position, slots = plain(items), collate(items)
+    assert "masked_positions" not in per_position and per_position["mlm_labels"].shape == per_position["input_ids"].shape
+    assert torch.equal(per_position["input_ids"], slots["input_ids"])  # the same masks either way
+    rebuilt = torch.full_like(per_position["mlm_labels"], IGNORE_INDEX)
+    rebuilt.scatter_(1, slots["masked_positions"], slots["mlm_labels"])  # unused slots write -100 at [CLS]
+    assert torch.equal(rebuilt, per_position["mlm_labels"])

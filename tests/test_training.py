@@ -169,3 +169,16 @@ def test_dynamic_nsp_draws_new_pairs_each_epoch_from_seed_and_epoch(corpus, toke
     assert torch.equal(second.input_ids, epoch1)  # a function of (seed, epoch) only
     first.set_epoch(0)
     assert torch.equal(first.input_ids, epoch0)
+
+
+def test_default_slots_are_the_most_the_masker_can_fill(corpus, tokenizer):
+    from bert_annotated.masked_lm import IGNORE_INDEX, MaskedLMMasker
+    from bert_annotated.pretraining_data import PretrainingCollator, PretrainingDataset, create_pretraining_examples
+
+    config = TrainingConfig(seq_len=48)
+    dataset = PretrainingDataset(create_pretraining_examples(corpus, tokenizer, seq_len=48, seed=0), tokenizer)
+    masker = MaskedLMMasker.from_tokenizer(tokenizer, max_predictions_per_seq=config.predictions_per_seq)
+    collate = PretrainingCollator(masker, tokenizer.pad_token_id)
+    used = max(int((collate(dataset.__getitems__(range(start, start + 32)))["mlm_labels"] != IGNORE_INDEX).sum(1).max())
+               for start in range(0, len(dataset) - 32, 32))
+    assert used == config.predictions_per_seq  # full rows fill every slot: none is always empty
