@@ -19,8 +19,10 @@ def test_benchmark_runs_on_cpu_and_writes_results(tmp_path):
     files = list(tmp_path.glob("cpu-*-tiny.json"))
     assert len(files) == 1
     record = json.loads(files[0].read_text())
-    for key in ("device", "config", "ours_tokens_per_s", "hf_tokens_per_s", "ratio", "ours_mfu", "hf_mfu"):
+    for key in ("device", "config", "ours_tokens_per_s", "hf_tokens_per_s", "ratio", "ours_mfu", "hf_mfu",
+                "ours_dynamic_tokens_per_s", "static_over_dynamic", "date", "command", "load_average_at_start"):
         assert key in record
+    assert record["static_over_dynamic"] == pytest.approx(record["ours_tokens_per_s"] / record["ours_dynamic_tokens_per_s"])
     assert record["config"]["name"] == "tiny" and record["precision"] == "fp32"
     assert record["ours_tokens_per_s"] > 0 and record["hf_tokens_per_s"] > 0
     assert record["ratio"] == pytest.approx(record["ours_tokens_per_s"] / record["hf_tokens_per_s"])
@@ -43,3 +45,17 @@ def test_flop_count_matches_the_formula():
     expected_body = batch * seq * (6 * weights + 12 * layers * hidden * seq)
     assert bench.training_flops_per_step(config, 0) == expected_body
     assert bench.training_flops_per_step(config, 10) - expected_body == 10 * 6 * (hidden * hidden + hidden * 30522)
+
+
+def test_padding_measure_on_a_small_corpus(tmp_path):
+    from bert_annotated.pretraining_data import embedded_corpus_paths
+
+    corpus = [str(path) for path in embedded_corpus_paths("en")]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "pretrain_throughput.py"), "--padding", "--corpus", *corpus,
+         "--corpus-limit", "40", "--seq-len", "64", "--padding-batch-size", "8", "--output-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "padding-seq64.json").read_text())
+    assert record["documents"] == 40 and record["seq_len"] == 64
+    assert 0.0 < record["padding_fraction"] < 1.0 and 0.0 <= record["full_length_share"] <= 1.0

@@ -6,12 +6,13 @@ import math
 import pytest
 import torch
 
-from bert_annotated.masked_lm import IGNORE_INDEX
+from bert_annotated.masked_lm import IGNORE_INDEX, gather_masked_positions
 from bert_annotated.pretraining import (
     BertForPreTraining,
     build_optimizer,
     build_scheduler,
     evaluate_pretraining,
+    forward_batch,
     parameter_groups,
     resolve_precision,
     train_step,
@@ -177,3 +178,37 @@ def test_evaluate_is_deterministic(dataset, collate, tokenizer):
     first, second = evaluate_pretraining(model, loader, CPU), evaluate_pretraining(model, loader, CPU)
     assert first == second and model.training  # eval mode only inside
     assert abs(first["nsp_loss"] - math.log(2)) < 0.3
+
+
+def test_fixed_slots_give_the_same_loss_and_gradients_without_a_device_sync(monkeypatch):
+    torch.manual_seed(0)
+    model = BertForPreTraining(tiny_config(300, dropout=0.0))
+    input_ids = torch.randint(5, 300, (3, 10))
+    labels = torch.full_like(input_ids, IGNORE_INDEX)
+    labels[0, [1, 4]], labels[2, [7]] = input_ids[0, [1, 4]], input_ids[2, [7]]  # row 1 predicts nothing
+    nsp = torch.tensor([0, 1, 1])
+
+    def loss_and_gradients(**inputs):
+        model.zero_grad()
+        output = model(input_ids, next_sentence_labels=nsp, **inputs)
+        output.loss.backward()
+        return output, [p.grad.clone() for p in model.parameters()]
+
+    dynamic, dynamic_grads = loss_and_gradients(mlm_labels=labels)
+    positions, slot_labels = gather_masked_positions(labels, max_predictions_per_seq=4)
+    monkeypatch.setattr(torch, "aminmax", lambda *args, **kwargs: pytest.fail("a per-step range check ran"))
+    static, static_grads = loss_and_gradients(mlm_labels=slot_labels, masked_positions=positions, check_inputs=False)
+    assert static.mlm_logits.shape == (3, 4, 300)
+    assert torch.allclose(static.mlm_loss, dynamic.mlm_loss, atol=1e-6)
+    assert torch.allclose(static.mlm_accuracy, dynamic.mlm_accuracy)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(static_grads, dynamic_grads))
+    with pytest.raises(ValueError, match="same shape"):
+        model(input_ids, mlm_labels=labels, masked_positions=positions)
+
+
+def test_collated_batches_run_the_step_without_a_range_check(dataset, collate, tokenizer, monkeypatch):
+    batch = collate(dataset.__getitems__(range(4)))
+    model = BertForPreTraining(tiny_config(len(tokenizer)))
+    monkeypatch.setattr(torch, "aminmax", lambda *args, **kwargs: pytest.fail("a per-step range check ran"))
+    output = forward_batch(model, batch)
+    assert output.mlm_logits.shape[:2] == batch["masked_positions"].shape

@@ -32,10 +32,14 @@ def test_collate_pads_dynamically_and_masks_deterministically(dataset, collate):
         assert (batch["input_ids"][row, length:] == 0).all()  # [PAD]
         assert torch.equal(batch["token_type_ids"][row, :length], item["token_type_ids"].long())
         original = item["input_ids"].long()
-        chosen = batch["mlm_labels"][row, :length] != IGNORE_INDEX
-        assert torch.equal(batch["mlm_labels"][row, :length][chosen], original[chosen])
+        used = batch["mlm_labels"][row] != IGNORE_INDEX  # (slots,)
+        positions = batch["masked_positions"][row][used]
+        assert (positions < length).all() and (positions.diff() > 0).all()  # real tokens, in order, each once
+        assert torch.equal(batch["mlm_labels"][row][used], original[positions])
+        chosen = torch.zeros(length, dtype=torch.bool)
+        chosen[positions] = True
         assert torch.equal(batch["input_ids"][row, :length][~chosen], original[~chosen])
-    assert (batch["mlm_labels"][batch["attention_mask"] == 0] == IGNORE_INDEX).all()
+    assert batch["masked_positions"].shape == batch["mlm_labels"].shape == (3, collate.masker.max_predictions_per_seq)
     assert batch["next_sentence_labels"].tolist() == [item["next_sentence_label"] for item in items]
     assert torch.equal(collate(items)["mlm_labels"], batch["mlm_labels"])  # same batch, same epoch: same mask
     collate.epoch = 3
@@ -43,6 +47,15 @@ def test_collate_pads_dynamically_and_masks_deterministically(dataset, collate):
         assert not torch.equal(collate(items)["mlm_labels"], batch["mlm_labels"])  # another epoch: a fresh mask
     finally:
         collate.epoch = 0
+
+
+def test_vectorised_batches_equal_the_padded_items(dataset, collate):
+    for indices in ([0, 5, 9], [3], list(range(16))):
+        from_items = collate([dataset[i] for i in indices])
+        gathered = collate(dataset.__getitems__(indices))  # what a DataLoader calls: no loop over rows
+        assert from_items.keys() == gathered.keys()
+        for key in from_items:
+            assert torch.equal(from_items[key], gathered[key]), key
 
 
 def test_loader_workers_do_not_change_the_batches(dataset, collate):
@@ -189,3 +202,26 @@ def test_shared_corpora_are_read():
         assert len(corpus) > 500
         sentences = [s for d in corpus.documents[:50] for s in d]
         assert sum(s.endswith(("。", "！", "？", "”", "」")) for s in sentences) > len(sentences) / 2
+
+
+def test_parallel_tokenization_gives_the_same_documents(corpus, tokenizer):
+    from bert_annotated.pretraining_data import tokenize_documents
+
+    documents = corpus.documents[:40] + [["", "   "]]  # a document with no text is dropped either way
+    one_process = tokenize_documents(documents, tokenizer, processes=1)
+    assert tokenize_documents(documents, tokenizer, processes=2) == one_process
+    assert tokenize_documents(documents, tokenizer) == one_process  # small corpus: one process, by default
+    assert len(one_process) == 40
+
+
+def test_collator_without_fixed_slots_keeps_per_position_labels(dataset, collate):
+    from bert_annotated.pretraining_data import PretrainingCollator
+
+    plain = PretrainingCollator(collate.masker, 0, seed=collate.seed, fixed_slots=False)
+    items = [dataset[i] for i in range(4)]
+    per_position, slots = plain(items), collate(items)
+    assert "masked_positions" not in per_position and per_position["mlm_labels"].shape == per_position["input_ids"].shape
+    assert torch.equal(per_position["input_ids"], slots["input_ids"])  # the same masks either way
+    rebuilt = torch.full_like(per_position["mlm_labels"], IGNORE_INDEX)
+    rebuilt.scatter_(1, slots["masked_positions"], slots["mlm_labels"])  # unused slots write -100 at [CLS]
+    assert torch.equal(rebuilt, per_position["mlm_labels"])

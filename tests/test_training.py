@@ -133,3 +133,52 @@ def test_tiny_training_run_lowers_the_loss_and_saves_a_loadable_model(corpus, to
     assert len(loaded_tokenizer) == len(tokenizer)
     for name, tensor in result.model.state_dict().items():
         assert torch.equal(tensor, model.state_dict()[name])
+
+
+def test_dynamic_nsp_pairs_resume_mid_epoch_exactly(corpus, tokenizer, tmp_path):
+    settings = dict(eval_every=1000, batch_size=16)
+    straight = _run(corpus, tokenizer, tmp_path / "straight", max_steps=1, **settings)  # to learn an epoch's length
+    steps_per_epoch = math.ceil(straight.data["train_examples"] / 16) - 1  # a lower bound: epochs vary a little
+    total = 3 * steps_per_epoch
+    straight = _run(corpus, tokenizer, tmp_path / "straight2", max_steps=total, **settings)
+    epochs = {record["step"]: record["epoch"] for record in read_metrics(tmp_path / "straight2") if record["split"] == "train"}
+    stop = next(step for step in sorted(epochs) if epochs[step] == 2) + 1  # two steps into the third epoch
+    with pytest.raises(TrainingInterrupted):
+        _run(corpus, tokenizer, tmp_path / "resumed", max_steps=total, stop_after=stop, **settings)
+    resumed = _run(corpus, tokenizer, tmp_path / "resumed", max_steps=total, resume=tmp_path / "resumed", **settings)
+    straight_records, resumed_records = read_metrics(tmp_path / "straight2"), read_metrics(tmp_path / "resumed")
+    assert [r["step"] for r in resumed_records] == [r["step"] for r in straight_records]
+    for a, b in zip(straight_records, resumed_records):
+        assert all(a[key] == b[key] for key in ("loss", "mlm_acc", "nsp_acc")), a["step"]
+    for name, tensor in straight.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_dynamic_nsp_draws_new_pairs_each_epoch_from_seed_and_epoch(corpus, tokenizer):
+    from bert_annotated.pretraining_data import create_pretraining_dataset, create_pretraining_examples
+
+    first = create_pretraining_dataset(corpus, tokenizer, seq_len=48, seed=3)
+    fixed = create_pretraining_examples(corpus, tokenizer, seq_len=48, seed=3)
+    assert len(first) == len(fixed)  # epoch 0: the same examples as the fixed dataset
+    epoch0 = first.input_ids.clone()
+    first.set_epoch(1)
+    epoch1 = first.input_ids.clone()
+    assert not torch.equal(epoch0, epoch1)  # new A/B splits and NotNext partners
+    second = create_pretraining_dataset(corpus, tokenizer, seq_len=48, seed=3)
+    second.set_epoch(1)
+    assert torch.equal(second.input_ids, epoch1)  # a function of (seed, epoch) only
+    first.set_epoch(0)
+    assert torch.equal(first.input_ids, epoch0)
+
+
+def test_default_slots_are_the_most_the_masker_can_fill(corpus, tokenizer):
+    from bert_annotated.masked_lm import IGNORE_INDEX, MaskedLMMasker
+    from bert_annotated.pretraining_data import PretrainingCollator, PretrainingDataset, create_pretraining_examples
+
+    config = TrainingConfig(seq_len=48)
+    dataset = PretrainingDataset(create_pretraining_examples(corpus, tokenizer, seq_len=48, seed=0), tokenizer)
+    masker = MaskedLMMasker.from_tokenizer(tokenizer, max_predictions_per_seq=config.predictions_per_seq)
+    collate = PretrainingCollator(masker, tokenizer.pad_token_id)
+    used = max(int((collate(dataset.__getitems__(range(start, start + 32)))["mlm_labels"] != IGNORE_INDEX).sum(1).max())
+               for start in range(0, len(dataset) - 32, 32))
+    assert used == config.predictions_per_seq  # full rows fill every slot: none is always empty
