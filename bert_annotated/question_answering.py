@@ -663,7 +663,7 @@ if __name__ == "__main__" and getattr(__spec__, "name", None) == "bert_annotated
     run_qa_command()  # python -m bert_annotated.question_answering (never when a notebook runs this cell)
 
 
-# %% book/en/11_question_answering.md (code cell 30)
+# %% book/en/11_question_answering.md (code cell 31)
 def align_word_labels(tokenizer: BertTokenizer, words: list, labels: list, label_to_id: dict) -> dict:
     """[CLS] pieces [SEP] of `words`, the label id on each word's first piece, IGNORE_INDEX on the others."""
     if len(words) != len(labels):
