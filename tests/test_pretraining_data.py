@@ -1,6 +1,8 @@
 """Chapter 07, pretraining data: corpus readers, sentence splitter, examples, dataset and collator."""
 from __future__ import annotations
 
+import io
+import re
 import time
 
 import pytest
@@ -225,3 +227,116 @@ def test_collator_without_fixed_slots_keeps_per_position_labels(dataset, collate
     rebuilt = torch.full_like(per_position["mlm_labels"], IGNORE_INDEX)
     rebuilt.scatter_(1, slots["masked_positions"], slots["mlm_labels"])  # unused slots write -100 at [CLS]
     assert torch.equal(rebuilt, per_position["mlm_labels"])
+
+
+# --- WikiText: the reader, and the WikiText-103 loader (never the network) ---------------------------------------------
+
+WIKITEXT2_TEST = SHARED / "wikitext-2" / "raw" / "wiki.test.raw"
+WIKITEXT_SAMPLE = (" = Alpha = \n \n Alpha is a letter . It comes first @-@ ever .\n \n = = History = = \n \n"
+                   " It dates from 1 @,@ 000 BC .\n \n = Beta = \n \n Beta comes second .\n")
+
+
+def _wikitext_zip(tmp_path, text: str = WIKITEXT_SAMPLE):
+    from bert_annotated.pretraining_data import WIKITEXT_SPLITS
+    import zipfile
+
+    archive = tmp_path / "source" / "wikitext-103-raw-v1.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+        for split in WIKITEXT_SPLITS:
+            zipped.writestr(f"wikitext-103-raw/wiki.{split}.raw", text)
+    return archive
+
+
+def test_read_wikitext_articles_headings_and_slice(tmp_path):
+    from bert_annotated.pretraining_data import read_wikitext
+
+    path = tmp_path / "wiki.valid.raw"
+    path.write_text(WIKITEXT_SAMPLE.replace(" = Alpha = \n", " = Alpha = \r\n"), encoding="utf-8")  # CRLF titles
+    assert read_wikitext(path) == [["Alpha is a letter .", "It comes first-ever .", "It dates from 1,000 BC ."],
+                                   ["Beta comes second ."]]
+    assert read_wikitext(path, max_characters=1) == [["Alpha is a letter .", "It comes first-ever .",
+                                                       "It dates from 1,000 BC ."]]
+
+
+@pytest.mark.parametrize("text", ["Plain text, no title.\n\nAnother document.\n", "", " = = Only a heading = = \n"])
+def test_read_wikitext_rejects_other_files(tmp_path, text):
+    from bert_annotated.pretraining_data import read_wikitext
+
+    path = tmp_path / "notes.txt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match="notes.txt") as error:
+        read_wikitext(path)
+    assert "\n" not in str(error.value) and "WikiText" in str(error.value)
+
+
+@pytest.mark.skipif(not WIKITEXT2_TEST.is_file(), reason="needs ../shared/corpora/wikitext-2")
+def test_read_wikitext_on_wikitext2_and_a_slice():
+    from bert_annotated.pretraining_data import read_wikitext
+
+    lines = WIKITEXT2_TEST.read_text(encoding="utf-8").split("\n")
+    title_lines = sum(1 for line in lines if re.match(r"^ = [^=].* = $", line.rstrip("\r")))  # as its README says
+    articles = read_wikitext(WIKITEXT2_TEST)
+    assert len(articles) == title_lines and all(articles)
+    assert articles[0][0].startswith("Robert Boulter is an English film")
+    assert not any(re.match(r"^=( =)* .* =( =)*$", sentence) or "@-@" in sentence  # no heading, joined numbers
+                   for article in articles for sentence in article)
+    sliced = read_wikitext(WIKITEXT2_TEST, max_characters=100_000)
+    assert 0 < len(sliced) < len(articles) and sliced == articles[:len(sliced)]
+    characters = [sum(len(sentence) for sentence in article) for article in sliced]
+    assert sum(characters[:-1]) < 100_000 and sum(characters) > 90_000  # stops after the article crossing it
+
+
+@pytest.mark.skipif(not WIKITEXT2_TEST.is_file(), reason="needs ../shared/corpora/wikitext-2")
+def test_loader_reads_wikitext2_through_the_download_path(tmp_path):
+    from bert_annotated.pretraining_data import read_wikitext, read_wikitext103
+
+    archive = _wikitext_zip(tmp_path, WIKITEXT2_TEST.read_text(encoding="utf-8"))
+    corpus = read_wikitext103("valid", cache_dir=tmp_path / "cache", url=archive.as_uri())
+    assert corpus.format == "documents" and corpus.documents == read_wikitext(WIKITEXT2_TEST)
+
+
+def test_loader_downloads_once_from_a_file_url(tmp_path, monkeypatch):
+    import bert_annotated.pretraining_data as pretraining_data
+
+    archive = _wikitext_zip(tmp_path)
+    monkeypatch.setenv("BERT_ANNOTATED_CACHE", str(tmp_path / "cache"))
+    corpus = pretraining_data.read_wikitext103("test", url=archive.as_uri())
+    assert len(corpus) == 2 and corpus.source.endswith("wiki.test.raw")
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["wikitext-103-raw", "wikitext-103-raw-v1.zip"]
+    archive.unlink()  # a second call uses the cache and never downloads
+    assert pretraining_data.wikitext103_dir(url=archive.as_uri()) == tmp_path / "cache" / "wikitext-103-raw"
+    with pytest.raises(ValueError, match="unknown WikiText split"):
+        pretraining_data.read_wikitext103("dev", url=archive.as_uri())
+
+
+def test_a_cut_download_never_looks_complete(tmp_path, monkeypatch):
+    import bert_annotated.pretraining_data as pretraining_data
+
+    class CutResponse(io.BytesIO):
+        headers = {"Content-Length": "1000"}
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(pretraining_data.urllib.request, "urlopen", lambda url, timeout: CutResponse(b"x" * 400))
+    with pytest.raises(ValueError, match="stopped after 400 of 1,000 bytes"):
+        pretraining_data.wikitext103_dir(tmp_path, url="https://example.invalid/wikitext-103-raw-v1.zip")
+    assert list(tmp_path.iterdir()) == []  # neither the archive nor a .partial file is left behind
+
+
+def test_truncated_zip_is_a_one_line_error_naming_it(tmp_path):
+    from bert_annotated.pretraining_data import wikitext103_dir
+
+    archive = _wikitext_zip(tmp_path)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    data = archive.read_bytes()
+    (cache / archive.name).write_bytes(data[: len(data) // 2])  # as if a copy stopped halfway
+    with pytest.raises(ValueError, match="wikitext-103-raw-v1.zip: not a complete zip archive") as error:
+        wikitext103_dir(cache, url=archive.as_uri())
+    assert "\n" not in str(error.value)
+    assert not (cache / "wikitext-103-raw").exists()  # nothing half-extracted that would look complete
