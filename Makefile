@@ -1,10 +1,10 @@
 # BERT, Annotated / 注解版 BERT
 #   make test      install the test dependencies, run the unit tests and execute every chapter (en + zh)
 #   make book      install the book's dependencies, export the package and the notebooks, then build the book
-#                  with exactly `jupyter-book build book` (executes every chapter; HTML in book/_build/html)
+#                  with exactly `jupyter-book build book` (executes every chapter; HTML in _build/html)
 #   make export    regenerate bert_annotated/ from the English chapters
 #   make notebooks write notebooks/<lang>/NN_topic.ipynb (for Jupyter, Colab and Binder) from the chapters
-#   make book-check load every page of book/_build/html in headless Chromium; screenshots in book/_build/screenshots
+#   make book-check load every page of _build/html in headless Chromium; screenshots in _build/screenshots
 #   make pretrain  pretrain a small BERT on the embedded corpus (CPU: about a minute)
 #   make install-notebook  install JupyterLab + jupytext: open book/en/NN_topic.md as a notebook
 
@@ -63,10 +63,10 @@ book: install-book export notebooks
 	jupyter-book build book $(BOOK_FLAGS)
 
 book-check: install-check
-	$(PYTHON) tools/book_check.py --site book/_build/html --screenshots book/_build/screenshots
+	$(PYTHON) tools/book_check.py --site _build/html --screenshots _build/screenshots
 
 pretrain: install
 	bert-annotated pretrain
 
 clean:
-	rm -rf _build book/_build .pytest_cache
+	rm -rf _build .pytest_cache

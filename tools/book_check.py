@@ -1,6 +1,6 @@
 r"""Load every page of the built book in headless Chromium and fail on what a reader would see broken.
 
-`make book-check` serves `book/_build/html` on a free localhost port (python -m http.server) and opens
+`make book-check` serves `_build/html` on a free localhost port (python -m http.server) and opens
 every page with Playwright driving Debian's Chromium (/usr/bin/chromium; nothing downloads a
 browser). A page fails when it has
 
@@ -18,9 +18,9 @@ browser). A page fails when it has
   object returned instead of shown: call `plt.show()` or end the cell with `;`);
 * (chapters) no "English / 中文" switch; (the 中文 part) no Chinese text, or no lang="zh-CN".
 
-One full-page screenshot per page goes to book/_build/screenshots/<page>.png.
+One full-page screenshot per page goes to _build/screenshots/<page>.png.
 
-Usage:  python tools/book_check.py [--site book/_build/html] [--screenshots book/_build/screenshots]
+Usage:  python tools/book_check.py [--site _build/html] [--screenshots _build/screenshots]
                                    [--chromium /usr/bin/chromium] [--pages en/03_attention ...]
 """
 from __future__ import annotations
@@ -315,8 +315,8 @@ class Checker:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--site", default="book/_build/html", help="the built book (default: book/_build/html)")
-    parser.add_argument("--screenshots", default="book/_build/screenshots", help="where to save one PNG per page")
+    parser.add_argument("--site", default="_build/html", help="the built book (default: _build/html)")
+    parser.add_argument("--screenshots", default="_build/screenshots", help="where to save one PNG per page")
     parser.add_argument("--chromium", default="/usr/bin/chromium", help="the Chromium binary (Debian: apt-get install chromium)")
     parser.add_argument("--pages", nargs="*", help="check only these pages (e.g. en/03_attention)")
     args = parser.parse_args(argv)
