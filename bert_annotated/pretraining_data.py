@@ -308,7 +308,8 @@ def _download_with_progress(url: str, path: Path) -> Path:
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
             expected = response.headers.get("Content-Length")
             total = int(expected) if expected is not None else None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=path.name) as bar:
+            quiet = total is not None and total < 1 << 20  # no progress bar for a small file
+            with tqdm(total=total, unit="B", unit_scale=True, desc=path.name, disable=quiet) as bar:
                 while block := response.read(1 << 20):
                     out.write(block)
                     bar.update(len(block))
