@@ -115,7 +115,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for field in dataclasses.fields(TrainingConfig):
         if field.name not in _PROGRAM_FIELDS:
             kinds = [kind for kind in typing.get_args(field.type) if kind is not type(None)] or [field.type]
-            _add_option(training, field.name, field.default, field.metadata["help"], kinds[0])
+            default = None if field.name in _PRESET_FIELDS else field.default  # None: the device's preset decides
+            _add_option(training, field.name, default, field.metadata["help"], kinds[0])
     for number in (1, 2):
         training.add_argument(f"--adam_beta{number}", type=float, default=None, metavar="X",
                               help=f"AdamW beta{number}, the seed's spelling (default: from --adam-betas)")

@@ -268,6 +268,22 @@ def test_flags_are_generated_from_training_config_and_accept_the_seeds_spellings
     assert cli._bert_parser().parse_args(["-c", "x", "-v", "y", "-o", "z"]).epochs == 10  # the seed's default
 
 
+def test_unset_sizes_and_learning_rate_come_from_the_device_preset(vocab_file):
+    from bert_annotated import cli
+    from bert_annotated.tokenization import BertTokenizer
+    from bert_annotated.training import HARDWARE_PRESETS
+
+    args = cli._pretrain_parser().parse_args([])
+    model_config, training_config = cli._configs_from_flags(args, BertTokenizer(str(vocab_file)), "cpu", "out", 10, 1)
+    cpu = HARDWARE_PRESETS["cpu"]
+    assert (training_config.lr, training_config.seq_len, training_config.batch_size) == (
+        cpu["lr"], cpu["seq_len"], cpu["batch_size"])
+    assert model_config.hidden_size == cpu["hidden_size"]
+    given = cli._pretrain_parser().parse_args(["--lr", "3e-4", "--seq-len", "32"])
+    _, training_config = cli._configs_from_flags(given, BertTokenizer(str(vocab_file)), "cpu", "out", 10, 1)
+    assert (training_config.lr, training_config.seq_len) == (3e-4, 32)
+
+
 def test_the_seeds_quick_start_works_verbatim(tmp_path):
     """The seed's README: a two-line corpus (fewer examples than a batch) and -o output/bert.model."""
     (tmp_path / "data").mkdir()
