@@ -31,6 +31,7 @@ from bert_annotated.next_sentence import (
     create_nsp_examples_from_pairs,
     read_pair_corpus,
 )
+from bert_annotated.runtime import default_cache_dir, download
 from bert_annotated.tokenization import (
     tokenize_documents_parallel,
     train_wordpiece_vocab,
@@ -300,30 +301,6 @@ def read_wikitext(path: str | Path, max_characters: int | None = None) -> list[l
     return documents
 
 
-def _download_with_progress(url: str, path: Path) -> Path:
-    """Fetch url into path through a '.partial' file, renamed only once complete: a cut download never looks done."""
-    partial = path.with_name(path.name + ".partial")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
-            expected = response.headers.get("Content-Length")
-            total = int(expected) if expected is not None else None
-            quiet = total is not None and total < 1 << 20  # no progress bar for a small file
-            with tqdm(total=total, unit="B", unit_scale=True, desc=path.name, disable=quiet) as bar:
-                while block := response.read(1 << 20):
-                    out.write(block)
-                    bar.update(len(block))
-            received = out.tell()
-    except OSError as error:  # no network, a 404, a full disk
-        partial.unlink(missing_ok=True)
-        raise ValueError(f"{path}: cannot download {url} ({error}); check the connection and run again") from None
-    if total is not None and received != total:
-        partial.unlink(missing_ok=True)
-        raise ValueError(f"{path}: the download stopped after {received:,} of {total:,} bytes; run again")
-    os.replace(partial, path)
-    return path
-
-
 def _extract_wikitext(archive: Path, folder: Path) -> None:
     """Unpack wiki.{train,valid,test}.raw from the zip into folder, through a temporary folder beside it."""
     try:
@@ -343,17 +320,14 @@ def _extract_wikitext(archive: Path, folder: Path) -> None:
 
 
 def wikitext103_dir(cache_dir: str | Path | None = None, url: str = WIKITEXT103_URL) -> Path:
-    """The folder with WikiText-103's wiki.{train,valid,test}.raw, downloaded once into the cache.
-
-    The cache is cache_dir, else $BERT_ANNOTATED_CACHE, else ~/.cache/bert_annotated.
-    """
-    cache = Path(cache_dir or os.environ.get("BERT_ANNOTATED_CACHE") or Path.home() / ".cache" / "bert_annotated")
+    """The folder with WikiText-103's wiki.{train,valid,test}.raw, downloaded once into cache_dir or chapter 00's cache."""
+    cache = Path(cache_dir or default_cache_dir())
     folder = cache / "wikitext-103-raw"
     if all((folder / f"wiki.{split}.raw").is_file() for split in WIKITEXT_SPLITS):
         return folder
     archive = cache / Path(urllib.parse.urlparse(url).path).name
     if not archive.is_file():
-        _download_with_progress(url, archive)
+        download(url, archive)  # chapter 00: atomic, with a progress bar
     _extract_wikitext(archive, folder)
     return folder
 

@@ -7,16 +7,12 @@ __all__ = ['Answer', 'QAExample', 'SQUAD_URLS', 'DRCD_URLS', 'CMRC2018_URLS', 'S
 import argparse
 import collections
 import json
-import os
 import random
 import re
-import shutil
 import string
 import sys
-import tempfile
 import time
 import urllib.parse
-import urllib.request
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,9 +25,9 @@ from torch import nn
 import bert_annotated.pretrained  # noqa: F401  (attaches BertModel.from_pretrained, BertTokenizer.from_pretrained)
 from bert_annotated.masked_lm import IGNORE_INDEX
 from bert_annotated.model import BertConfig, BertModel, hf_to_ours_state_dict, init_bert_weights, ours_to_hf_state_dict
-from bert_annotated.fine_tuning import default_cache_dir  # chapter 10: $BERT_ANNOTATED_CACHE or ~/.cache
 from bert_annotated.pretrained import book_model_dir, load_hf_state_dict, read_config
 from bert_annotated.pretraining import build_optimizer, build_scheduler
+from bert_annotated.runtime import default_cache_dir, download
 from bert_annotated.tokenization import (
     CLS_TOKEN,
     SEP_TOKEN,
@@ -146,19 +142,7 @@ def download_to_cache(url: str, cache_dir=None) -> Path:
     target = cache_dir / Path(urllib.parse.urlparse(url).path).name
     if target.is_file():
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=cache_dir, prefix=target.name + ".", suffix=".tmp")
-    os.close(handle)
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(temporary, "wb") as file:
-            shutil.copyfileobj(response, file)
-        os.replace(temporary, target)
-    except OSError as error:
-        raise ValueError(f"cannot download {url} ({error}); download it by hand and pass its path") from None
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return target
+    return download(url, target, advice="download it by hand and pass its path")  # chapter 00's downloader
 
 
 def _locate(name: str, urls: dict, split: str, path, cache_dir) -> Path:

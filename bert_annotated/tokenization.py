@@ -9,9 +9,10 @@ import heapq
 import multiprocessing
 import os
 import re
-import tempfile
 import unicodedata
 from pathlib import Path
+
+from bert_annotated.runtime import atomic_write_text
 
 
 # %% book/en/01_tokenization.md (code cell 3)
@@ -519,16 +520,7 @@ def write_vocab(tokens, path):
         if token in seen:
             raise ValueError(f"cannot write vocabulary to {path}: token {token!r} appears twice; remove the duplicate")
         seen.add(token)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.write("".join(token + "\n" for token in tokens))
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return path
+    return atomic_write_text("".join(token + "\n" for token in tokens), path)  # chapter 00: all or nothing
 
 
 def load_vocab(vocab_file):
