@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert_annotated.model import BertConfig, BertModel, init_bert_weights
-from bert_annotated.pretrained import read_config
+from bert_annotated.model import BertConfig, BertModel, init_bert_weights, read_config
 from bert_annotated.pretraining import build_optimizer, build_scheduler
 from bert_annotated.runtime import default_cache_dir, download
 from bert_annotated.tokenization import BertTokenizer

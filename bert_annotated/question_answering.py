@@ -22,10 +22,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import bert_annotated.pretrained  # noqa: F401  (attaches BertModel.from_pretrained, BertTokenizer.from_pretrained)
 from bert_annotated.masked_lm import IGNORE_INDEX
-from bert_annotated.model import BertConfig, BertModel, hf_to_ours_state_dict, init_bert_weights, ours_to_hf_state_dict
-from bert_annotated.pretrained import book_model_dir, load_hf_state_dict, read_config
+from bert_annotated.model import (
+    BertConfig,
+    BertModel,
+    hf_to_ours_state_dict,
+    init_bert_weights,
+    load_hf_state_dict,
+    ours_to_hf_state_dict,
+    read_config,
+)
+from bert_annotated.pretrained import book_model_dir
 from bert_annotated.pretraining import build_optimizer, build_scheduler
 from bert_annotated.runtime import default_cache_dir, download
 from bert_annotated.tokenization import (

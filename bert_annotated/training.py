@@ -562,6 +562,7 @@ def _finish(run: _Run, seconds: float) -> PretrainingResult:
     """Save the final weights and summary.json (rank 0) and return the result."""
     if run.context.is_main:
         atomic_save(run.model.state_dict(), run.output_dir / MODEL_FILE)
+        run.model.save_pretrained(run.output_dir)  # model.safetensors + config.json: a Hugging Face folder too
         valid = run.valid_record or {}
         summary = {"steps": run.step, "train": run.train_record, "valid": run.valid_record, "seconds": seconds,
                    # the headline numbers, under the names that book/results/pretrain-*.json uses

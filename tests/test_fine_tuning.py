@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import bert_annotated.pretrained  # noqa: F401  (attaches from_pretrained / save_pretrained)
 import bert_annotated.fine_tuning as fine_tuning
 from bert_annotated.fine_tuning import (
     TASKS,

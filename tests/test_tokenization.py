@@ -37,7 +37,6 @@ from bert_annotated.tokenization import (
     load_vocab,
     merge_pair,
     split_on_whitespace,
-    tokenize_documents_parallel,
     train_wordpiece_vocab,
     train_wordpiece_vocab_simple,
     truncate_longest_first,
@@ -344,6 +343,8 @@ def test_train_wordpiece_vocab_equals_the_simple_trainer(score):
 
 
 def test_tokenize_documents_parallel_keeps_order():
+    from bert_annotated.pretraining_data import tokenize_documents_parallel
+
     documents = [[line] for line in LOCAL_LINES + SAMPLES] + [[], LOCAL_LINES[:3]]
     tokenizer = BasicTokenizer()
     expected = [[tokenizer.tokenize(sentence) for sentence in document] for document in documents]

@@ -133,6 +133,13 @@ def test_tiny_training_run_lowers_the_loss_and_saves_a_loadable_model(corpus, to
     assert len(loaded_tokenizer) == len(tokenizer)
     for name, tensor in result.model.state_dict().items():
         assert torch.equal(tensor, model.state_dict()[name])
+    from bert_annotated.pretraining import BertForPreTraining
+    from bert_annotated.tokenization import BertTokenizer
+
+    as_checkpoint = BertForPreTraining.from_pretrained(tmp_path / "run")  # the run folder is a Hugging Face folder
+    assert BertTokenizer.from_pretrained(tmp_path / "run").vocab == tokenizer.vocab
+    for name, tensor in result.model.state_dict().items():
+        assert torch.equal(tensor, as_checkpoint.state_dict()[name])
 
 
 def test_dynamic_nsp_pairs_resume_mid_epoch_exactly(corpus, tokenizer, tmp_path):
