@@ -2,17 +2,58 @@
 # Edit the notebook, then run `make export` to regenerate this file.
 """BERT, Annotated: BERT built from scratch, one chapter at a time."""
 
+import importlib
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
-from bert_annotated.runtime import use_cpu_threads
-from bert_annotated.tokenization import BertTokenizer, train_wordpiece_vocab, write_vocab, load_vocab
-from bert_annotated.model import BertConfig, BertModel
-from bert_annotated.masked_lm import MaskedLMMasker
-from bert_annotated.pretraining_data import read_corpus, build_vocab, embedded_corpus_paths
-from bert_annotated.pretraining import BertForPreTraining, resolve_device
-from bert_annotated.pretrained import load_book_model, fill_mask, nearest_tokens
-from bert_annotated.fine_tuning import BertForSequenceClassification, fine_tune
-from bert_annotated.training import TrainingConfig, pretrain, load_pretrained
+_HOMES = {  # each name -> the module that defines it, imported when the name is first used
+    'BertTokenizer': 'tokenization',
+    'train_wordpiece_vocab': 'tokenization',
+    'write_vocab': 'tokenization',
+    'load_vocab': 'tokenization',
+    'BertConfig': 'model',
+    'BertModel': 'model',
+    'BertForPreTraining': 'pretraining',
+    'MaskedLMMasker': 'masked_lm',
+    'read_corpus': 'pretraining_data',
+    'build_vocab': 'pretraining_data',
+    'embedded_corpus_paths': 'pretraining_data',
+    'TrainingConfig': 'training',
+    'pretrain': 'training',
+    'load_pretrained': 'training',
+    'load_book_model': 'pretrained',
+    'fill_mask': 'pretrained',
+    'nearest_tokens': 'pretrained',
+    'BertForSequenceClassification': 'fine_tuning',
+    'fine_tune': 'fine_tuning',
+    'use_cpu_threads': 'runtime',
+    'resolve_device': 'pretraining',
+}
+
+if TYPE_CHECKING:
+    from bert_annotated.runtime import use_cpu_threads
+    from bert_annotated.tokenization import BertTokenizer, train_wordpiece_vocab, write_vocab, load_vocab
+    from bert_annotated.model import BertConfig, BertModel
+    from bert_annotated.masked_lm import MaskedLMMasker
+    from bert_annotated.pretraining_data import read_corpus, build_vocab, embedded_corpus_paths
+    from bert_annotated.pretraining import BertForPreTraining, resolve_device
+    from bert_annotated.pretrained import load_book_model, fill_mask, nearest_tokens
+    from bert_annotated.fine_tuning import BertForSequenceClassification, fine_tune
+    from bert_annotated.training import TrainingConfig, pretrain, load_pretrained
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'bert_annotated' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"bert_annotated.{_HOMES[name]}"), name)
+    globals()[name] = value  # the next lookup finds it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})
+
 
 __all__ = [
     '__version__',

@@ -22,7 +22,7 @@ from torch import nn
 
 from bert_annotated.model import BertConfig, BertModel, init_bert_weights, read_config
 from bert_annotated.pretraining import build_optimizer, build_scheduler
-from bert_annotated.runtime import default_cache_dir, download
+from bert_annotated.runtime import atomic_write_text, default_cache_dir, download
 from bert_annotated.tokenization import BertTokenizer
 
 
@@ -377,11 +377,7 @@ def _run_record(task, start, seed, train, held_out, dev, settings, **fields) -> 
 
 
 def _save_results(results: dict, output) -> None:
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_suffix(".tmp")
-    temporary.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temporary, output)  # a run stopped half-way never leaves half a file
+    atomic_write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", output)  # never half a file
 
 
 def select_lr(records, start: str, train_examples: int, seed: int):

@@ -34,7 +34,7 @@ from bert_annotated.model import (
 )
 from bert_annotated.pretrained import book_model_dir
 from bert_annotated.pretraining import build_optimizer, build_scheduler
-from bert_annotated.runtime import default_cache_dir, download
+from bert_annotated.runtime import atomic_write_text, default_cache_dir, download
 from bert_annotated.tokenization import (
     CLS_TOKEN,
     SEP_TOKEN,
@@ -633,7 +633,7 @@ def run_qa_command(argv=None) -> None:
                               date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                               torch_threads=torch.get_num_threads())
                 path = output / f"qa-{task}-{start}-seed{seed}.json"
-                path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+                atomic_write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", path)
                 print(f"{path}: EM {record['em']:.1f}, F1 {record['f1']:.1f} ({record['train_seconds']:.0f} s)", flush=True)
 
 

@@ -235,3 +235,20 @@ def test_appendices_are_exported_after_the_numbered_chapters(tmp_path):
     assert "B = 2" in outputs[Path("extra.py")]
     init = outputs[Path("__init__.py")]
     assert init.index("bert_annotated.demo") < init.index("bert_annotated.extra")
+
+
+def test_the_package_imports_its_names_on_first_use_so_modules_run_cleanly_as_main():
+    import subprocess
+    import sys
+
+    probe = ("import sys, bert_annotated; before = 'bert_annotated.fine_tuning' in sys.modules; "
+             "bert_annotated.fine_tune; print(before, 'bert_annotated.fine_tuning' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split() == [
+        "False", "True"]
+    run = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "bert_annotated.fine_tuning", "--help"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and "RuntimeWarning" not in run.stderr, run.stderr
+    import bert_annotated
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        bert_annotated.nope  # noqa: B018
+    assert {"BertModel", "fine_tune"} <= set(dir(bert_annotated))

@@ -208,26 +208,43 @@ def package_version(root: Path) -> str:
 
 
 def init_text(modules: list[tuple[str, str, list[str]]], version: str, top_level: list[str] | None = None) -> str:
-    """`__init__.py`: the names of `top_level`, each imported from its defining module (None: every public name).
+    """`__init__.py`: the names of `top_level`, each from its defining module (None: every public name).
 
-    A name in the list that no module exports is an error. A module without a top-level name is not
-    imported with the package (so `python -m bert_annotated.cli` runs it once, as `__main__`).
+    A name in the list that no module exports is an error. The names are imported on first use (PEP 562
+    `__getattr__`), so `import bert_annotated` is quick and `python -m bert_annotated.fine_tuning` runs
+    that module once, as `__main__`; a `TYPE_CHECKING` block shows editors and type checkers the imports.
     """
     if top_level is None:
         top_level = [name for _, _, names in modules for name in names]
     sources = ", ".join(source for _, source, _ in modules)
-    text = HEADER.format(source=sources or "book/en") + '"""BERT, Annotated: BERT built from scratch, one chapter at a time."""\n\n'
-    text += f'__version__ = "{version}"\n\n'
     home = {name: module for module, _, names in modules for name in names}
     missing = [name for name in top_level if name not in home]
     if missing:
         raise ExportError(f"tools/export.py: TOP_LEVEL names {', '.join(missing)}, which no chapter exports; "
                           "remove it from TOP_LEVEL or export it")
+    text = HEADER.format(source=sources or "book/en") + '"""BERT, Annotated: BERT built from scratch, one chapter at a time."""\n\n'
+    text += "import importlib\nfrom typing import TYPE_CHECKING\n\n"
+    text += f'__version__ = "{version}"\n\n'
+    text += "_HOMES = {  # each name -> the module that defines it, imported when the name is first used\n"
+    text += "".join(f"    {name!r}: {home[name]!r},\n" for name in top_level) + "}\n\n"
+    text += "if TYPE_CHECKING:\n"
     for module, _, _ in modules:
         chosen = [name for name in top_level if home[name] == module]
         for start in range(0, len(chosen), 4):  # short lines
-            text += f"from bert_annotated.{module} import " + ", ".join(chosen[start:start + 4]) + "\n"
-    text += "\n__all__ = [\n" + "".join(f"    {name!r},\n" for name in ["__version__", *top_level]) + "]\n"
+            text += f"    from bert_annotated.{module} import " + ", ".join(chosen[start:start + 4]) + "\n"
+    if not top_level:
+        text += "    pass\n"
+    text += (
+        "\n\ndef __getattr__(name: str):\n"
+        "    if name not in _HOMES:\n"
+        "        raise AttributeError(f\"module 'bert_annotated' has no attribute {name!r}\")\n"
+        "    value = getattr(importlib.import_module(f\"bert_annotated.{_HOMES[name]}\"), name)\n"
+        "    globals()[name] = value  # the next lookup finds it directly\n"
+        "    return value\n\n\n"
+        "def __dir__() -> list[str]:\n"
+        "    return sorted({*globals(), *_HOMES})\n"
+    )
+    text += "\n\n__all__ = [\n" + "".join(f"    {name!r},\n" for name in ["__version__", *top_level]) + "]\n"
     return text
 
 
