@@ -31,11 +31,10 @@ from bert_annotated.next_sentence import (
     create_nsp_examples_from_pairs,
     read_pair_corpus,
 )
-from bert_annotated.runtime import default_cache_dir, download
+from bert_annotated.runtime import default_cache_dir, download, usable_cpu_count
 from bert_annotated.tokenization import (
     process_pool,
     train_wordpiece_vocab,
-    usable_cpu_count,
     write_vocab,
 )
 
