@@ -384,7 +384,6 @@ _HF_DECODER_WEIGHT = "cls.predictions.decoder.weight"  # tied to the word embedd
 _HF_DECODER_BIAS = "cls.predictions.decoder.bias"  # older files: a second copy of cls.predictions.bias
 _HF_WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight"
 _TIED_DECODER = "mlm_head.decoder.weight"
-_WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight"
 
 
 def pretraining_to_hf_state_dict(state_dict: dict) -> dict:
