@@ -3,8 +3,11 @@
 This is the only hand-written piece of the toolchain (with the packaging glue).
 Every other line of `bert_annotated/` comes from the notebooks in `book/en/`:
 
-* a code cell holding `#| default_exp <module>` names the module of its notebook (once);
-* a code cell whose first line is `#| export` is copied into `bert_annotated/<module>.py`;
+* a code cell holding `#| default_exp <module>` names the default module of its notebook (once);
+* a code cell whose first line is `#| export` is copied into `bert_annotated/<module>.py` (the default
+  module); `#| export <module>` names the module itself (nbdev's form). A module gathers its cells from
+  every notebook in book order (the numbered chapters, then the appendices), so a chapter can feed
+  several modules and a chapter's plumbing can live in an appendix, in the same module;
 * a code cell may open with the MyST option `:tags: [hide-input]`: the book folds its input away
   (imports, plumbing); jupytext, nbval and this exporter still read and run it;
 * `bert_annotated/__init__.py` re-exports the names of `TOP_LEVEL` (what a user needs); everything
@@ -158,48 +161,69 @@ def public_names(code: str, where: str) -> list[str]:
     return [name for name in names if not name.startswith("_")]
 
 
-def export_notebook(path: Path, root: Path) -> tuple[str, str, list[str]] | None:
-    """Return (module, file text, public names) for one notebook, or None if it exports nothing."""
+@dataclass
+class ExportedCell:
+    module: str  # the module the cell goes into
+    source: str  # 'book/en/NN_topic.md (code cell N)'
+    code: str
+    names: list[str]
+    future_imports: list[str]
+
+
+def export_notebook(path: Path, root: Path) -> list[ExportedCell]:
+    """The exported cells of one notebook, each with the module it goes into.
+
+    `#| export` goes into the notebook's `#| default_exp` module; `#| export <module>` (nbdev's form) names
+    another, so that a chapter can feed several modules and a module can gather one concern from several
+    chapters (the plumbing of a chapter lives in an appendix, in the same module).
+    """
     notebook = parse_myst(path)
-    module = None
-    chunks: list[str] = []
-    names: list[str] = []
-    future_imports: list[str] = []  # must come first in a module, so they are hoisted
+    default = None
+    cells: list[ExportedCell] = []
     relative = path.relative_to(root).as_posix()
     for cell in notebook.code_cells:
         directives, code = cell_directives(cell, path)
         if "default_exp" in directives:
-            if module is not None:
+            if default is not None:
                 raise ExportError(f"{path}:{cell.line}: second '#| default_exp'; a notebook names its module once")
-            module = directives["default_exp"]
-            if not MODULE_NAME.match(module):
-                raise ExportError(
-                    f"{path}:{cell.line}: '#| default_exp {module}' is not a valid module name; "
-                    "use lower_case letters, digits and underscores"
-                )
-        if "export" in directives:
-            if directives["export"]:
-                raise ExportError(
-                    f"{path}:{cell.line}: '#| export {directives['export']}' names a module; a notebook exports only "
-                    "into its '#| default_exp' module: write '#| export' (or move the cell to that module's chapter)"
-                )
-            if module is None:
-                raise ExportError(
-                    f"{path}:{cell.line}: '#| export' before any '#| default_exp'; "
-                    "name the module first with '#| default_exp <module>'"
-                )
-            names += [name for name in public_names(code, f"{path}:{cell.line}") if name not in names]
-            future = [line for line in code.splitlines() if line.startswith("from __future__ import")]
-            future_imports += [line for line in future if line not in future_imports]
-            code = "\n".join(line for line in code.splitlines() if line not in future).strip("\n")
-            chunks.append(f"# %% {relative} (code cell {cell.index})\n{code}\n")
-    if module is None:
-        return None
-    text = HEADER.format(source=relative) + "\n"
+            default = check_module_name(directives["default_exp"], f"{path}:{cell.line}", "default_exp")
+        if "export" not in directives:
+            continue
+        if directives["export"]:
+            module = check_module_name(directives["export"], f"{path}:{cell.line}", "export")
+        elif default is None:
+            raise ExportError(
+                f"{path}:{cell.line}: '#| export' before any '#| default_exp'; "
+                "name the module first with '#| default_exp <module>', or name it here: '#| export <module>'"
+            )
+        else:
+            module = default
+        names = public_names(code, f"{path}:{cell.line}")
+        future = [line for line in code.splitlines() if line.startswith("from __future__ import")]
+        code = "\n".join(line for line in code.splitlines() if line not in future).strip("\n")
+        cells.append(ExportedCell(module, f"{relative} (code cell {cell.index})", code, names, future))
+    return cells
+
+
+def check_module_name(module: str, where: str, directive: str) -> str:
+    if not MODULE_NAME.match(module):
+        raise ExportError(f"{where}: '#| {directive} {module}' is not a valid module name; "
+                          "use lower_case letters, digits and underscores")
+    if module == "__init__":
+        raise ExportError(f"{where}: '__init__' is written by the exporter; choose another module name")
+    return module
+
+
+def module_text(cells: list[ExportedCell]) -> tuple[str, list[str]]:
+    """One module's file text from its cells in book order, and its public names (its `__all__`)."""
+    sources = list(dict.fromkeys(cell.source.split(" (")[0] for cell in cells))
+    names = list(dict.fromkeys(name for cell in cells for name in cell.names))
+    future_imports = list(dict.fromkeys(line for cell in cells for line in cell.future_imports))
+    text = HEADER.format(source=", ".join(sources)) + "\n"
     text += "".join(line + "\n" for line in future_imports) + ("\n" if future_imports else "")
     text += "__all__ = [" + ", ".join(repr(name) for name in names) + "]\n\n"
-    text += "\n\n".join(chunks)
-    return module, text, names
+    text += "\n\n".join(f"# %% {cell.source}\n{cell.code}\n" for cell in cells)
+    return text, names
 
 
 def package_version(root: Path) -> str:
@@ -294,33 +318,23 @@ def build(book: Path, root: Path) -> dict[Path, str]:
     The repository's own book gets the lean `__init__` of TOP_LEVEL; any other book re-exports every public name.
     """
     outputs: dict[Path, str] = {}
+    by_module: dict[str, list[ExportedCell]] = {}  # insertion order: the module's first cell in book order
+    seen: dict[str, str] = {}  # public name -> the cell that exports it
+    for path in chapter_paths(book / "en"):
+        for cell in export_notebook(path, root):
+            for name in cell.names:
+                if name in seen:
+                    raise ExportError(
+                        f"{cell.source}: public name '{name}' is also exported by {seen[name]}; "
+                        "rename one of them or make it private with a leading '_'"
+                    )
+                seen[name] = cell.source
+            by_module.setdefault(cell.module, []).append(cell)
     modules: list[tuple[str, str, list[str]]] = []
-    claimed: dict[str, Path] = {}
-    english = chapter_paths(book / "en")
-    for path in english:
-        result = export_notebook(path, root)
-        if result is None:
-            continue
-        module, text, names = result
-        if module in claimed:
-            raise ExportError(
-                f"{path}: module '{module}' is already exported by {claimed[module]}; "
-                "each notebook needs its own '#| default_exp' module"
-            )
-        if module == "__init__":
-            raise ExportError(f"{path}: '__init__' is written by the exporter; choose another module name")
-        claimed[module] = path
+    for module, cells in by_module.items():
+        text, names = module_text(cells)
         outputs[Path(f"{module}.py")] = text
-        modules.append((module, path.relative_to(root).as_posix(), names))
-    seen: dict[str, str] = {}
-    for module, source, names in modules:
-        for name in names:
-            if name in seen:
-                raise ExportError(
-                    f"{source}: public name '{name}' is also exported by {seen[name]}; "
-                    "rename one of them or make it private with a leading '_'"
-                )
-            seen[name] = source
+        modules.append((module, ", ".join(dict.fromkeys(cell.source.split(" (")[0] for cell in cells)), names))
     own_book = book.resolve() == (Path(__file__).resolve().parents[1] / "book")
     outputs[Path("__init__.py")] = init_text(modules, package_version(root), TOP_LEVEL if own_book else None)
     for language in ("en", "zh"):
