@@ -370,7 +370,7 @@ def test_chapters_open_with_goals_and_end_with_summary_and_exercises():
                 "06_next_sentence", "07_pretraining_data", "08_pretraining", "09_using_bert", "10_fine_tuning", "11_question_answering",
                 "12_after_bert", "appendix_a_training_runs", "appendix_b_command_line", "appendix_c_runtime",
                 "appendix_d_fast_vocabulary", "appendix_e_checkpoint_folders", "appendix_f_corpora",
-                "appendix_g_classification_data", "appendix_h_qa_data"]
+                "appendix_g_classification_data", "appendix_h_qa_data", "appendix_i_diagrams"]
     headings = {"en": ("What you will learn", "## Summary", "## Exercises"), "zh": ("本章你将学到", "## 小结", "## 练习")}
     for language, (goals, summary, exercises) in headings.items():
         for name in finished:
