@@ -27,20 +27,22 @@ export OMP_NUM_THREADS := $(THREADS)
 help:
 	@sed -n 's/^#   //p' Makefile
 
+# Each install target installs only when something is missing (tools/ensure_installed.py): a second
+# `make test` or `make book` reinstalls nothing, prints nothing and works offline.
 install:
-	$(PIP) install -q -e .
+	$(PYTHON) tools/ensure_installed.py
 
 install-test:
-	$(PIP) install -q -e ".[test]"
+	$(PYTHON) tools/ensure_installed.py test
 
 install-book:
-	$(PIP) install -q -e ".[book]"
+	$(PYTHON) tools/ensure_installed.py book
 
 install-check:
-	$(PIP) install -q -e ".[check]"
+	$(PYTHON) tools/ensure_installed.py check
 
 install-notebook:
-	$(PIP) install -q -e ".[notebook]"
+	$(PYTHON) tools/ensure_installed.py notebook
 
 export:
 	$(PYTHON) tools/export.py

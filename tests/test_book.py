@@ -512,3 +512,17 @@ def test_launch_buttons_open_the_generated_notebook_even_with_an_ipynb_beside_th
         context = {"header_buttons": [{"label": "launch-buttons", "buttons": [{"text": "Binder", "url": url}]}]}
         bilingual.point_launch_buttons_at_notebooks(App(), "en/03_attention", "page.html", context, None)
         assert context["header_buttons"][0]["buttons"][0]["url"].endswith("urlpath=tree/notebooks/en/03_attention.ipynb")
+
+
+def test_landing_page_chapter_table_comes_from_the_toc():
+    index = (BOOK / "index.md").read_text(encoding="utf-8")
+    assert bilingual.CHAPTER_TABLE_MARKER in index and "| 01 |" not in index  # no hand-written table to drift
+    table = bilingual.chapter_table(BOOK)
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    english = [e["file"] for part in toc["parts"] for e in part["chapters"] if e["file"].startswith("en/")]
+    assert len(table.splitlines()) == 2 + len(english)
+    for page in english:
+        assert f"]({page}.md) | [" in table and f"]({bilingual.twin_page(page)}.md) |" in table
+    assert "| 11 | [Question answering](en/11_question_answering.md) |" in table
+    assert "| A | [Training runs that survive](en/appendix_a_training_runs.md) | [经得起中断的训练]" in table
+    assert bilingual.page_title(BOOK / "zh" / "04_encoder.md") == ("04", "编码器")

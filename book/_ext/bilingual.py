@@ -22,6 +22,9 @@
   Sphinx, pydata-sphinx-theme and sphinx-book-theme instead.
 * Previous/next links stay within a language: the last English page has no "next" into the Chinese
   part, and the first Chinese page no "previous" into the English one.
+* The landing page's table of chapters is made from the table of contents (``_toc.yml``) and each
+  page's first heading, where ``index.md`` holds the marker line ``<!-- chapter-table -->``: a new
+  chapter or appendix appears there without anyone editing the landing page.
 * The kernels that execute the chapters get ``kernel_environment`` from ``_config.yml`` (added to
   the build's environment before execution), and ``OMP_NUM_THREADS`` defaults to
   ``bert_annotated.runtime.cpu_thread_count()``: a plain ``jupyter-book build book`` runs exactly
@@ -356,7 +359,43 @@ def set_kernel_environment(app, config):
     os.environ.update(kernel_environment(config.kernel_environment, dict(os.environ)))
 
 
+CHAPTER_TABLE_MARKER = "<!-- chapter-table -->"
+HEADING_NUMBER = re.compile(r"^#\s+(?:(?P<number>\d\d)|(?:Appendix|附录)\s+(?P<letter>[A-Z]))\s*·\s*(?P<title>.+?)\s*$")
+
+
+def page_title(path: Path) -> tuple[str, str]:
+    """(number or appendix letter or '', title) from a page's first '# ' heading ('# 04 · The encoder')."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# "):
+            match = HEADING_NUMBER.match(line)
+            if match:
+                return match.group("number") or match.group("letter"), match.group("title")
+            return "", line[2:].strip()
+    raise ValueError(f"{path}: no '# ' heading to take the page's title from")
+
+
+def chapter_table(book: Path) -> str:
+    """The landing page's table: one row per English page of the toc, with its Chinese twin."""
+    import yaml
+
+    toc = yaml.safe_load((book / "_toc.yml").read_text(encoding="utf-8"))
+    english = [entry["file"] for part in toc["parts"] for entry in part["chapters"] if entry["file"].startswith("en/")]
+    rows = ["| | English | 中文 |", "|---|---|---|"]
+    for page in english:
+        twin = twin_page(page)
+        number, title = page_title(book / f"{page}.md")
+        _, chinese = page_title(book / f"{twin}.md")
+        rows.append(f"| {number} | [{title}]({page}.md) | [{chinese}]({twin}.md) |")
+    return "\n".join(rows)
+
+
+def insert_chapter_table(app, docname, source):
+    if docname == "index" and CHAPTER_TABLE_MARKER in source[0]:
+        source[0] = source[0].replace(CHAPTER_TABLE_MARKER, chapter_table(Path(app.srcdir)))
+
+
 def setup(app):
+    app.connect("source-read", insert_chapter_table)
     app.add_config_value("kernel_environment", {}, "env", [dict])
     app.connect("config-inited", set_kernel_environment)
     app.connect("html-page-context", translate_site_labels, priority=600)  # after sphinx-book-theme's (500)
