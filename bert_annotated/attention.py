@@ -41,7 +41,7 @@ def scaled_dot_product_attention(query, key, value, attention_mask=None, dropout
     return output, probabilities
 
 
-# %% book/en/03_attention.md (code cell 13)
+# %% book/en/03_attention.md (code cell 15)
 def split_heads(hidden_states, num_heads):
     """(batch, seq, hidden) -> (batch, heads, seq, head_dim), with head_dim = hidden // heads."""
     batch_size, seq_len, hidden_size = hidden_states.shape
@@ -57,7 +57,7 @@ def merge_heads(hidden_states):
     return hidden_states.reshape(batch_size, seq_len, num_heads * head_dim)  # (batch, seq, hidden)
 
 
-# %% book/en/03_attention.md (code cell 15)
+# %% book/en/03_attention.md (code cell 19)
 class MultiHeadSelfAttention(nn.Module):
     """BERT's bidirectional multi-head self-attention (Vaswani et al., 2017; Devlin et al., 2018)."""
 

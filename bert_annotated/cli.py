@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import torch
 import torch.distributed as dist
 
+from bert_annotated.masked_lm import MaskedLMMasker
 from bert_annotated.model import BertConfig
 from bert_annotated.pretraining import PRECISIONS, resolve_device
 from bert_annotated.pretraining_data import (
@@ -25,7 +26,7 @@ from bert_annotated.pretraining_data import (
     read_corpus,
     read_lines,
 )
-from bert_annotated.runtime import use_cpu_threads
+from bert_annotated.runtime import read_json_object, use_cpu_threads
 from bert_annotated.tokenization import BertTokenizer
 from bert_annotated.training import (
     HARDWARE_PRESETS,
@@ -193,17 +194,20 @@ def _require_file(path: str | Path, what: str, fix: str) -> Path:
     return path
 
 
-def _configs_from_flags(args, tokenizer, device: str, output_dir: str, max_steps: int | None, epochs: int):
+def _configs_from_flags(args, vocab_size: int, pad_token_id: int, device: str, output_dir: str,
+                        max_steps: int | None, epochs: int):
     """BertConfig + TrainingConfig from parsed flags; sizes not given come from the device's preset."""
     preset = preset_for(resolve_device(device))
     sizes = {name: getattr(args, name) or preset[name] for name in MODEL_OPTIONS}
     hidden, heads = sizes["hidden_size"], sizes["num_attention_heads"]
-    if hidden % heads != 0:
-        raise ValueError(f"hidden size {hidden} is not divisible by {heads} attention heads; "
-                         f"choose sizes such as --hidden {heads * max(1, hidden // heads)} --attn_heads {heads}")
-    model_config = BertConfig(vocab_size=len(tokenizer), **sizes, intermediate_size=4 * hidden,
+    if hidden % heads != 0:  # said in flags; BertConfig would say it in field names
+        nearest = min((d for d in range(1, hidden + 1) if hidden % d == 0), key=lambda d: (abs(d - heads), -d))
+        raise ValueError(f"hidden size {hidden} is not divisible by {heads} attention heads; use --attn_heads "
+                         f"{nearest} (a divisor of {hidden}), or --hidden {heads * (hidden // nearest)} for "
+                         f"{heads} heads of {hidden // nearest}")
+    model_config = BertConfig(vocab_size=vocab_size, **sizes, intermediate_size=4 * hidden,
                               hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
-                              pad_token_id=tokenizer.pad_token_id)
+                              pad_token_id=pad_token_id)
     values = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingConfig)
               if field.name not in _PROGRAM_FIELDS}
     values.update({name: preset[name] for name in _PRESET_FIELDS if values[name] is None})
@@ -215,8 +219,27 @@ def _configs_from_flags(args, tokenizer, device: str, output_dir: str, max_steps
     return model_config, TrainingConfig(**values)
 
 
-def _print_summary(prog: str, result: PretrainingResult) -> None:
+def _check_flags(args, device: str, output_dir, max_steps: int | None, epochs: int, vocab_size: int) -> None:
+    """Every flag's check before any slow work (training a vocabulary, reading a corpus): the configurations and
+    a masker are built once, for a provisional vocabulary of `vocab_size` pieces, and thrown away."""
+    _, config = _configs_from_flags(args, vocab_size, 0, device, str(output_dir), max_steps, epochs)
+    MaskedLMMasker(mask_token_id=1, vocab_size=vocab_size, special_token_ids=[0, 1],
+                   continuation_token_mask=torch.zeros(vocab_size, dtype=torch.bool), mask_prob=config.mask_prob,
+                   max_predictions_per_seq=config.max_predictions_per_seq or 1, whole_word_mask=config.whole_word_mask)
+
+
+def _finished_steps(output_dir) -> int | None:
+    """The step count of a finished run in `output_dir` (its summary.json), or None."""
+    summary = Path(output_dir) / "summary.json"
+    return read_json_object(summary).get("steps") if summary.is_file() else None
+
+
+def _print_summary(prog: str, result: PretrainingResult, finished_before: int | None = None) -> None:
     if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+        return
+    if finished_before is not None and result.steps == finished_before:  # --resume on a complete run: no step ran
+        print(f"{prog}: the run in {result.output_dir} was already complete ({result.steps} steps); nothing to "
+              "train. To train longer, resume with a larger --max-steps or --epochs.")
         return
     config = result.model.config
     parameters = sum(p.numel() for p in result.model.parameters())
@@ -279,13 +302,15 @@ def bert_main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"{args.test_dataset}: no such file or directory; check the -t path")
         vocab_path = _require_file(args.vocab_path, "vocab file", f"build one with bert-vocab -c CORPUS -o {args.vocab_path}")
         tokenizer = BertTokenizer(str(vocab_path))
-        model_config, training_config = _configs_from_flags(args, tokenizer, device, str(output_dir),
-                                                            args.max_steps, args.epochs)
+        model_config, training_config = _configs_from_flags(args, len(tokenizer), tokenizer.pad_token_id, device,
+                                                            str(output_dir), args.max_steps, args.epochs)
+        resume = _resume_target(args, output_dir)
+        finished_before = _finished_steps(output_dir) if resume is not None else None
         result = pretrain(args.train_dataset, tokenizer, model_config, training_config, test_corpus=args.test_dataset,
-                          corpus_format=args.corpus_format, resume=_resume_target(args, output_dir))
+                          corpus_format=args.corpus_format, resume=resume)
         if model_file is not None and (output_dir / MODEL_FILE).is_file():  # rank 0 wrote the final weights
             atomic_save(result.model.state_dict(), model_file)  # the seed's name; model.pt stays for load_pretrained
-        _print_summary("bert", result)
+        _print_summary("bert", result, finished_before)
         return 0
 
     return _run_cli("bert", command)
@@ -337,6 +362,9 @@ def pretrain_main(argv: Sequence[str] | None = None) -> int:
         output_dir = Path(args.output or f"runs/pretrain-{datetime.datetime.now():%Y%m%d-%H%M%S}")
         resume = _resume_target(args, output_dir)
         corpus_paths = args.corpus or embedded_corpus_paths(args.language)
+        on_gpu = resolve_device(device).type == "cuda"
+        max_steps = args.max_steps or (None if args.epochs != 1 else (DEFAULT_GPU_STEPS if on_gpu else DEFAULT_CPU_STEPS))
+        _check_flags(args, device, output_dir, max_steps, args.epochs, args.vocab_size)  # before any slow work
         check_output_dir(output_dir, resuming=resume is not None)
         if args.vocab:
             vocab_file = _require_file(args.vocab, "vocab file", "give a vocab.txt, or leave --vocab out to train one")
@@ -348,12 +376,12 @@ def pretrain_main(argv: Sequence[str] | None = None) -> int:
             tokens = build_vocab(corpus, vocab_file, vocab_size=args.vocab_size)
             print(f"bert-annotated: trained a vocabulary of {len(tokens):,} WordPieces on {corpus.source}")
         tokenizer = BertTokenizer(str(vocab_file))
-        on_gpu = resolve_device(device).type == "cuda"
-        max_steps = args.max_steps or (None if args.epochs != 1 else (DEFAULT_GPU_STEPS if on_gpu else DEFAULT_CPU_STEPS))
-        model_config, training_config = _configs_from_flags(args, tokenizer, device, str(output_dir), max_steps, args.epochs)
+        model_config, training_config = _configs_from_flags(args, len(tokenizer), tokenizer.pad_token_id, device,
+                                                            str(output_dir), max_steps, args.epochs)
+        finished_before = _finished_steps(output_dir) if resume is not None else None
         result = pretrain(corpus_paths, tokenizer, model_config, training_config, test_corpus=args.test_corpus,
                           corpus_format=args.corpus_format, resume=resume)
-        _print_summary("bert-annotated", result)
+        _print_summary("bert-annotated", result, finished_before)
         return 0
 
     return _run_cli("bert-annotated", command)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 
-# %% book/en/02_embeddings.md (code cell 9)
+# %% book/en/02_embeddings.md (code cell 12)
 class BertEmbeddings(nn.Module):
     """BERT's input: token + learned position + segment embeddings, then LayerNorm and dropout."""
 

@@ -86,94 +86,112 @@ def choose_positions_to_mask(candidates: torch.Tensor, word_start: torch.Tensor,
 
 
 # %% book/en/05_masked_lm.md (code cell 10)
+def _corrupt_chosen(input_ids: torch.Tensor, chosen: torch.Tensor, word_start: torch.Tensor, mask_token_id: int,
+                    random_token_ids: torch.Tensor, mask_token_prob: float, random_token_prob: float,
+                    generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """The 80/10/10 rule: chosen words become [MASK], a random token from `random_token_ids`, or stay.
+
+    input_ids and word_start (batch, seq) long, chosen (batch, seq) bool. One draw per word, read at its first
+    piece (per token when every token is its own word). Returns the corrupted ids, (batch, seq) long.
+    """
+    device = input_ids.device
+    draw = _uniform(input_ids.shape, generator, device).gather(1, word_start)  # (batch, seq)
+    use_mask_token = chosen & (draw < mask_token_prob)
+    use_random_token = chosen & (draw >= mask_token_prob) & (draw < mask_token_prob + random_token_prob)
+    random_index = (_uniform(input_ids.shape, generator, device) * len(random_token_ids)).long()
+    random_ids = random_token_ids.to(device)[random_index.clamp(max=len(random_token_ids) - 1)]
+
+    masked_input_ids = torch.where(use_mask_token, torch.full_like(input_ids, mask_token_id), input_ids)
+    return torch.where(use_random_token, random_ids, masked_input_ids)  # (batch, seq)
+
+
+# %% book/en/05_masked_lm.md (code cell 11)
+def _check_masker_arguments(mask_token_id, vocab_size, special_token_ids, continuation_token_mask, mask_prob,
+                            max_predictions_per_seq, whole_word_mask, mask_token_prob, random_token_prob):
+    """Validate MaskedLMMasker's arguments; return (the sorted special ids, [MASK] included, and the `##` flags
+    as a CPU bool tensor of shape (vocab_size,), or None)."""
+    if not 0.0 < mask_prob <= 1.0:
+        raise ValueError(f"mask_prob must be in (0, 1], got {mask_prob}")
+    if max_predictions_per_seq < 1:
+        raise ValueError(f"max_predictions_per_seq must be at least 1, got {max_predictions_per_seq}")
+    if mask_token_prob < 0 or random_token_prob < 0 or mask_token_prob + random_token_prob > 1:
+        raise ValueError(f"mask_token_prob ({mask_token_prob}) and random_token_prob ({random_token_prob}) "
+                         "must be >= 0 and sum to at most 1")
+    special = sorted({int(i) for i in special_token_ids} | {int(mask_token_id)})  # [MASK] is always special
+    if special[0] < 0 or special[-1] >= vocab_size:
+        raise ValueError(f"special token ids {special} must lie in [0, vocab_size={vocab_size})")
+    if len(special) >= vocab_size:
+        raise ValueError("every id of the vocabulary is special: nothing can be masked or used as a random token")
+    if whole_word_mask and continuation_token_mask is None:
+        raise ValueError("whole_word_mask=True needs continuation_token_mask (which ids are '##' pieces); "
+                         "use MaskedLMMasker.from_tokenizer(tokenizer, whole_word_mask=True)")
+    if continuation_token_mask is not None:
+        continuation_token_mask = torch.as_tensor(continuation_token_mask, dtype=torch.bool).cpu()
+        if continuation_token_mask.shape != (int(vocab_size),):
+            raise ValueError(f"continuation_token_mask must have shape ({int(vocab_size)},) (one flag per "
+                             f"vocabulary id), got {tuple(continuation_token_mask.shape)}")
+    return special, continuation_token_mask
+
+
+def _check_input_ids(input_ids: torch.Tensor, vocab_size: int) -> None:
+    """A batch to mask must be integer token ids of shape (batch, seq) or (seq,), all in [0, vocab_size)."""
+    if input_ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise ValueError(f"input_ids must be an integer tensor of token ids, got {input_ids.dtype}")
+    if input_ids.dim() not in (1, 2):
+        raise ValueError(f"input_ids must have shape (batch, seq) or (seq,), got {tuple(input_ids.shape)}")
+    if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= vocab_size):
+        raise ValueError(f"input_ids must lie in [0, vocab_size={vocab_size}); "
+                         "was the masker built from the same tokenizer as the data?")
+
+
+# %% book/en/05_masked_lm.md (code cell 12)
 class MaskedLMMasker:
     """Dynamic BERT masking of a batch of token ids: `masker(input_ids) -> (masked_input_ids, labels)`.
 
-    Never chooses a special token; predicts min(max_predictions_per_seq, max(1, round(mask_prob * n))) tokens per
-    row (n = non-special tokens of the row); of those, 80% become [MASK], 10% a random non-special token,
-    10% stay unchanged. Labels hold the original id at chosen positions and -100 elsewhere.
-    With whole_word_mask=True, `##` pieces are chosen together with their word, and a word gets one
-    80/10/10 decision for all its pieces.
+    Chooses min(max_predictions_per_seq, max(1, round(mask_prob * n))) of the n non-special tokens of each row
+    (whole words, one 80/10/10 decision per word, with whole_word_mask=True) and corrupts them: 80% [MASK], 10% a
+    random non-special token, 10% unchanged. Labels: the original id at chosen positions, -100 elsewhere.
     """
 
     def __init__(self, mask_token_id: int, vocab_size: int, special_token_ids, continuation_token_mask=None,
                  mask_prob: float = 0.15, max_predictions_per_seq: int = 20, whole_word_mask: bool = False,
                  *, mask_token_prob: float = 0.8, random_token_prob: float = 0.1):
-        if not 0.0 < mask_prob <= 1.0:
-            raise ValueError(f"mask_prob must be in (0, 1], got {mask_prob}")
-        if max_predictions_per_seq < 1:
-            raise ValueError(f"max_predictions_per_seq must be at least 1, got {max_predictions_per_seq}")
-        if mask_token_prob < 0 or random_token_prob < 0 or mask_token_prob + random_token_prob > 1:
-            raise ValueError(f"mask_token_prob ({mask_token_prob}) and random_token_prob ({random_token_prob}) "
-                             "must be >= 0 and sum to at most 1")
-        special = sorted({int(i) for i in special_token_ids} | {int(mask_token_id)})  # [MASK] is always special
-        if special[0] < 0 or special[-1] >= vocab_size:
-            raise ValueError(f"special token ids {special} must lie in [0, vocab_size={vocab_size})")
-        if len(special) >= vocab_size:
-            raise ValueError("every id of the vocabulary is special: nothing can be masked or used as a random token")
-        if whole_word_mask and continuation_token_mask is None:
-            raise ValueError("whole_word_mask=True needs continuation_token_mask (which ids are '##' pieces); "
-                             "use MaskedLMMasker.from_tokenizer(tokenizer, whole_word_mask=True)")
+        special, continuation_token_mask = _check_masker_arguments(mask_token_id, vocab_size, special_token_ids,
+            continuation_token_mask, mask_prob, max_predictions_per_seq, whole_word_mask, mask_token_prob, random_token_prob)
         self.mask_token_id = int(mask_token_id)
         self.vocab_size = int(vocab_size)
         self.special_token_ids = torch.tensor(special, dtype=torch.long)
-        is_special = torch.zeros(self.vocab_size, dtype=torch.bool)
-        is_special[self.special_token_ids] = True
+        is_special = torch.zeros(self.vocab_size, dtype=torch.bool).index_fill_(0, self.special_token_ids, True)
         self.random_token_ids = torch.nonzero(~is_special).squeeze(1)  # the pool of random replacements
-        if continuation_token_mask is not None:
-            continuation_token_mask = torch.as_tensor(continuation_token_mask, dtype=torch.bool).cpu()
-            if continuation_token_mask.shape != (self.vocab_size,):
-                raise ValueError(f"continuation_token_mask must have shape ({self.vocab_size},) (one flag per "
-                                 f"vocabulary id), got {tuple(continuation_token_mask.shape)}")
         self.continuation_token_mask = continuation_token_mask
         self.mask_prob = float(mask_prob)
         self.max_predictions_per_seq = int(max_predictions_per_seq)
         self.whole_word_mask = bool(whole_word_mask)
-        self.mask_token_prob = float(mask_token_prob)
-        self.random_token_prob = float(random_token_prob)
+        self.mask_token_prob, self.random_token_prob = float(mask_token_prob), float(random_token_prob)
 
     @classmethod
     def from_tokenizer(cls, tokenizer, **kwargs) -> "MaskedLMMasker":
         """Build a masker from a BertTokenizer: its [MASK] id, vocabulary size, special ids and '##' pieces."""
-        vocab_size = len(tokenizer)
-        continuation = torch.zeros(vocab_size, dtype=torch.bool)
+        continuation = torch.zeros(len(tokenizer), dtype=torch.bool)
         for token, token_id in tokenizer.vocab.items():
             continuation[token_id] = token.startswith("##")
-        return cls(tokenizer.mask_token_id, vocab_size, tokenizer.all_special_ids,
+        return cls(tokenizer.mask_token_id, len(tokenizer), tokenizer.all_special_ids,
                    continuation_token_mask=continuation, **kwargs)
 
     def __call__(self, input_ids: torch.Tensor, generator: Optional[torch.Generator] = None):
         """Mask `input_ids` (batch, seq) or (seq,). Returns (masked_input_ids, labels), same shape and device."""
-        if input_ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-            raise ValueError(f"input_ids must be an integer tensor of token ids, got {input_ids.dtype}")
+        _check_input_ids(input_ids, self.vocab_size)
         if input_ids.dim() == 1:
             masked, labels = self(input_ids.unsqueeze(0), generator)
             return masked.squeeze(0), labels.squeeze(0)
-        if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must have shape (batch, seq) or (seq,), got {tuple(input_ids.shape)}")
         input_ids = input_ids.long()
-        device = input_ids.device
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.vocab_size):
-            raise ValueError(f"input_ids must lie in [0, vocab_size={self.vocab_size}); "
-                             "was the masker built from the same tokenizer as the data?")
-
-        candidates = ~torch.isin(input_ids, self.special_token_ids.to(device))  # (batch, seq)
-        continues_word = None
-        if self.whole_word_mask:
-            continues_word = self.continuation_token_mask.to(device)[input_ids]  # (batch, seq)
+        candidates = ~torch.isin(input_ids, self.special_token_ids.to(input_ids.device))  # step 1, (batch, seq)
+        continues_word = self.continuation_token_mask.to(input_ids.device)[input_ids] if self.whole_word_mask else None
         word_start = word_start_positions(candidates, continues_word)  # (batch, seq)
-        budget = masking_budget(candidates.sum(dim=1), self.mask_prob, self.max_predictions_per_seq)  # (batch,)
-        chosen = choose_positions_to_mask(candidates, word_start, budget, generator)  # (batch, seq) bool
-
-        # one 80/10/10 draw per word, read at the word's first piece (per token without whole-word masking)
-        draw = _uniform(input_ids.shape, generator, device).gather(1, word_start)  # (batch, seq)
-        use_mask_token = chosen & (draw < self.mask_token_prob)
-        use_random_token = chosen & (draw >= self.mask_token_prob) & (draw < self.mask_token_prob + self.random_token_prob)
-        random_index = (_uniform(input_ids.shape, generator, device) * len(self.random_token_ids)).long()
-        random_ids = self.random_token_ids.to(device)[random_index.clamp(max=len(self.random_token_ids) - 1)]
-
-        masked_input_ids = torch.where(use_mask_token, torch.full_like(input_ids, self.mask_token_id), input_ids)
-        masked_input_ids = torch.where(use_random_token, random_ids, masked_input_ids)  # (batch, seq)
+        budget = masking_budget(candidates.sum(dim=1), self.mask_prob, self.max_predictions_per_seq)  # step 2
+        chosen = choose_positions_to_mask(candidates, word_start, budget, generator)  # step 3, (batch, seq) bool
+        masked_input_ids = _corrupt_chosen(input_ids, chosen, word_start, self.mask_token_id, self.random_token_ids,
+                                           self.mask_token_prob, self.random_token_prob, generator)  # step 4
         labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE_INDEX))  # (batch, seq)
         return masked_input_ids, labels
 
@@ -183,7 +201,22 @@ class MaskedLMMasker:
                 f"max_predictions_per_seq={self.max_predictions_per_seq}, whole_word_mask={self.whole_word_mask})")
 
 
-# %% book/en/05_masked_lm.md (code cell 18)
+# %% book/en/05_masked_lm.md (code cell 22)
+def _select_positions(sequence_output: torch.Tensor, masked_positions: torch.Tensor) -> torch.Tensor:
+    """The hidden states at the masked positions: (num_masked, hidden) or (batch, max_pred, hidden)."""
+    batch_and_seq = tuple(sequence_output.shape[:-1])
+    if masked_positions.dtype == torch.bool and tuple(masked_positions.shape) == batch_and_seq:
+        return sequence_output[masked_positions]  # (num_masked, hidden): a shape that depends on the data
+    if (masked_positions.dtype in (torch.int64, torch.int32) and masked_positions.dim() == 2
+            and masked_positions.shape[0] == batch_and_seq[0]):
+        index = masked_positions.long().unsqueeze(-1).expand(-1, -1, sequence_output.shape[-1])  # (batch, max_pred, hidden)
+        return sequence_output.gather(1, index)  # (batch, max_pred, hidden): a fixed shape
+    raise ValueError(f"masked_positions must be a bool tensor of shape {batch_and_seq} (e.g. labels != -100) or "
+                     f"integer positions of shape ({batch_and_seq[0]}, max_predictions) from gather_masked_positions, "
+                     f"got {masked_positions.dtype} {tuple(masked_positions.shape)}")
+
+
+# %% book/en/05_masked_lm.md (code cell 23)
 class BertMLMHead(nn.Module):
     """BERT's masked-LM head: dense + GELU + LayerNorm, then a decoder tied to the word embeddings, plus a bias."""
 
@@ -213,19 +246,7 @@ class BertMLMHead(nn.Module):
         return self.decoder(hidden) + self.bias  # (..., vocab)
 
 
-def _select_positions(sequence_output: torch.Tensor, masked_positions: torch.Tensor) -> torch.Tensor:
-    batch_and_seq = tuple(sequence_output.shape[:-1])
-    if masked_positions.dtype == torch.bool and tuple(masked_positions.shape) == batch_and_seq:
-        return sequence_output[masked_positions]  # (num_masked, hidden): a shape that depends on the data
-    if (masked_positions.dtype in (torch.int64, torch.int32) and masked_positions.dim() == 2
-            and masked_positions.shape[0] == batch_and_seq[0]):
-        index = masked_positions.long().unsqueeze(-1).expand(-1, -1, sequence_output.shape[-1])  # (batch, max_pred, hidden)
-        return sequence_output.gather(1, index)  # (batch, max_pred, hidden): a fixed shape
-    raise ValueError(f"masked_positions must be a bool tensor of shape {batch_and_seq} (e.g. labels != -100) or "
-                     f"integer positions of shape ({batch_and_seq[0]}, max_predictions) from gather_masked_positions, "
-                     f"got {masked_positions.dtype} {tuple(masked_positions.shape)}")
-
-
+# %% book/en/05_masked_lm.md (code cell 26)
 def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy averaged over the predicted positions only (labels != -100).
 
@@ -247,7 +268,7 @@ def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float(), targets)
 
 
-# %% book/en/05_masked_lm.md (code cell 23)
+# %% book/en/05_masked_lm.md (code cell 29)
 def gather_masked_positions(labels: torch.Tensor, max_predictions_per_seq: int, check: bool = True):
     """labels (batch, seq), -100 where nothing is predicted -> (positions, slot_labels), both (batch, max_predictions_per_seq).
 

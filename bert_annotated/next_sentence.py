@@ -122,6 +122,20 @@ def _draw_target_length(max_num_tokens: int, short_seq_prob: float, rng: random.
 
 
 # %% book/en/06_next_sentence.md (code cell 10)
+def _random_next_segment(documents: Sequence[Sequence[Sequence[str]]], other_documents: list[int],
+                         target_b_length: int, rng: random.Random) -> tuple[int, int, int, list[str]]:
+    """A NotNext B: whole sentences from a random other document; returns (b_document, b_start, b_end, tokens_b)."""
+    b_document = other_documents[rng.randrange(len(other_documents))]
+    other = documents[b_document]
+    b_start = b_end = rng.randrange(len(other))
+    tokens_b: list[str] = []
+    while b_end < len(other) and (b_end == b_start or len(tokens_b) < target_b_length):
+        tokens_b.extend(other[b_end])
+        b_end += 1
+    return b_document, b_start, b_end, tokens_b
+
+
+# %% book/en/06_next_sentence.md (code cell 11)
 def _examples_from_document(
     documents: Sequence[Sequence[Sequence[str]]],
     document_index: int,
@@ -149,17 +163,11 @@ def _examples_from_document(
             if num_sentences == 1 or rng.random() < 0.5:
                 # NotNext: B starts at a random sentence of a random *other* document
                 is_random_next = True
-                b_document = other_documents[rng.randrange(len(other_documents))]
-                other = documents[b_document]
-                b_start = b_end = rng.randrange(len(other))
-                tokens_b: list[str] = []
-                target_b_length = target_length - len(tokens_a)
-                while b_end < len(other) and (b_end == b_start or len(tokens_b) < target_b_length):
-                    tokens_b.extend(other[b_end])
-                    b_end += 1
+                b_document, b_start, b_end, tokens_b = _random_next_segment(
+                    documents, other_documents, target_length - len(tokens_a), rng
+                )
                 # put the unused sentences of this chunk back: the next chunk starts right after A
-                num_unused_sentences = chunk_end - a_end
-                sentence_index -= num_unused_sentences
+                sentence_index -= chunk_end - a_end
             else:
                 # IsNext: B is the rest of the chunk, the text that really follows A
                 is_random_next = False
@@ -181,7 +189,7 @@ def _examples_from_document(
     return examples
 
 
-# %% book/en/06_next_sentence.md (code cell 11)
+# %% book/en/06_next_sentence.md (code cell 12)
 def create_nsp_examples(
     documents: Sequence[Sequence[Sequence[str]]],
     max_seq_length: int = 128,
@@ -210,7 +218,7 @@ def create_nsp_examples(
     return examples
 
 
-# %% book/en/06_next_sentence.md (code cell 18)
+# %% book/en/06_next_sentence.md (code cell 21)
 class BertNSPHead(nn.Module):
     """Next-sentence prediction: two logits (IsNext, NotNext) from the pooled [CLS] vector."""
 
@@ -234,7 +242,7 @@ def next_sentence_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tens
     return F.cross_entropy(logits.float(), labels)
 
 
-# %% book/en/06_next_sentence.md (code cell 20)
+# %% book/en/06_next_sentence.md (code cell 23)
 def read_pair_corpus(path: Union[str, Path]) -> list[tuple[str, str]]:
     """Read a one-pair-per-line corpus, `sentence A<TAB>sentence B`, as (A, B) string pairs."""
     path = Path(path)
@@ -262,7 +270,7 @@ def read_pair_corpus(path: Union[str, Path]) -> list[tuple[str, str]]:
     return pairs
 
 
-# %% book/en/06_next_sentence.md (code cell 21)
+# %% book/en/06_next_sentence.md (code cell 24)
 def _pick_other_line(b_tokens: list[list[str]], line: int, rng: random.Random) -> int:
     """A random line other than `line` whose B differs from line's B (as tokens)."""
     for _ in range(20):  # almost always succeeds at the first draw

@@ -192,6 +192,29 @@ def test_bad_model_shapes(tmp_path, corpus_file, vocab_file):
     assert_one_line_error(run("bert", *common, "--with_cuda", "maybe"), "expected true or false")
 
 
+def test_pretrain_checks_every_flag_before_training_a_vocabulary(tmp_path):
+    """A bad flag is refused at once (no vocabulary trained, nothing written), with a fix that makes sense."""
+    for flags, fragments in ((["--num-attention-heads", "3", "--hidden-size", "64"],
+                              ["not divisible by 3", "--attn_heads 4 (a divisor of 64)", "--hidden 48"]),
+                             (["--mask-prob", "2"], ["mask_prob must be in (0, 1]"])):
+        started = time.perf_counter()
+        result = run("bert-annotated", "pretrain", "--output", tmp_path / "run", "--device", "cpu", *flags)
+        assert_one_line_error(result, *fragments)
+        assert result.stdout == "" and not (tmp_path / "run").exists()
+        assert time.perf_counter() - started < 30  # the vocabulary alone takes longer than the check
+
+
+def test_resume_on_a_finished_run_says_it_is_complete(tmp_path, finished_run, corpus_file, vocab_file):
+    copy = tmp_path / "copy"
+    shutil.copytree(finished_run, copy)
+    result = run("bert", "-c", corpus_file, "-v", vocab_file, "-o", copy, "-hs", "32", "-l", "2", "-a", "2",
+                 "-s", "32", "-b", "8", "-e", "1", "-w", "0", "--with_cuda", "false", "--log_freq", "2",
+                 "--lr", "0.004", "--adam_weight_decay", "0.02", "--adam_beta1", "0.85", "--adam_beta2", "0.99",
+                 "--max-steps", "6", "--warmup-steps", "2", "--no-progress", "--resume")
+    assert result.returncode == 0, result.stderr
+    assert "already complete (6 steps); nothing to train" in result.stdout and " in 0.0 s" not in result.stdout
+
+
 def test_output_dir_with_another_run(finished_run, corpus_file, vocab_file):
     assert_one_line_error(run("bert", "-c", corpus_file, "-v", vocab_file, "-o", finished_run, *FAST),
                           str(finished_run), "already holds another run", "--resume")
@@ -274,13 +297,15 @@ def test_unset_sizes_and_learning_rate_come_from_the_device_preset(vocab_file):
     from bert_annotated.training import HARDWARE_PRESETS
 
     args = cli._pretrain_parser().parse_args([])
-    model_config, training_config = cli._configs_from_flags(args, BertTokenizer(str(vocab_file)), "cpu", "out", 10, 1)
+    tokenizer = BertTokenizer(str(vocab_file))
+    model_config, training_config = cli._configs_from_flags(args, len(tokenizer), tokenizer.pad_token_id, "cpu", "out",
+                                                            10, 1)
     cpu = HARDWARE_PRESETS["cpu"]
     assert (training_config.lr, training_config.seq_len, training_config.batch_size) == (
         cpu["lr"], cpu["seq_len"], cpu["batch_size"])
     assert model_config.hidden_size == cpu["hidden_size"]
     given = cli._pretrain_parser().parse_args(["--lr", "3e-4", "--seq-len", "32"])
-    _, training_config = cli._configs_from_flags(given, BertTokenizer(str(vocab_file)), "cpu", "out", 10, 1)
+    _, training_config = cli._configs_from_flags(given, len(tokenizer), tokenizer.pad_token_id, "cpu", "out", 10, 1)
     assert (training_config.lr, training_config.seq_len) == (3e-4, 32)
 
 
