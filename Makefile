@@ -14,7 +14,8 @@ JOBS ?= 2
 BOOK_FLAGS ?=
 
 # PyTorch threads that do not oversubscribe the machine: OMP_NUM_THREADS if set, else the CPUs this
-# process may use (bert_annotated.runtime.cpu_thread_count(), which respects affinity and cgroup quotas;
+# process may use and other work leaves free (bert_annotated.runtime.cpu_thread_count(): affinity, cgroup
+# quota, 1-minute load average;
 # run from the source file so that it works before the package is installed). `make test` runs $(JOBS)
 # pytest workers, so each gets its share. The book's extension picks the same default for a plain
 # `jupyter-book build book`.
