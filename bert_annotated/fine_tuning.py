@@ -22,7 +22,7 @@ class Example(NamedTuple):
     label: int  # index into the task's label names
 
 
-# %% book/en/10_fine_tuning.md (code cell 5)
+# %% book/en/10_fine_tuning.md (code cell 7)
 class SequenceClassifierOutput(NamedTuple):
     loss: torch.Tensor | None  # mean cross-entropy, when labels are given
     logits: torch.Tensor  # (batch, num_labels)
@@ -73,7 +73,7 @@ def build_classifier(model_folder, start: str, num_labels: int = 2) -> BertForSe
     raise ValueError(f"start must be one of {STARTS}, got {start!r}")
 
 
-# %% book/en/10_fine_tuning.md (code cell 8)
+# %% book/en/10_fine_tuning.md (code cell 10)
 def encode_examples(tokenizer, examples, max_length: int) -> list:
     """Tokenize once: [CLS] A [SEP] (B [SEP]) cut to max_length (longest segment first); a list of dicts of lists."""
     encoded = []
@@ -98,7 +98,7 @@ def collate(items, device="cpu") -> dict:
     return {name: tensor.to(device) for name, tensor in batch.items()}
 
 
-# %% book/en/10_fine_tuning.md (code cell 10)
+# %% book/en/10_fine_tuning.md (code cell 12)
 def length_batches(lengths, batch_size: int, rng=None) -> list:
     """Batches of indices of similar length, so that little compute goes to padding.
 
@@ -118,7 +118,7 @@ def length_batches(lengths, batch_size: int, rng=None) -> list:
     return batches
 
 
-# %% book/en/10_fine_tuning.md (code cell 11)
+# %% book/en/10_fine_tuning.md (code cell 13)
 @torch.no_grad()
 def predict_labels(model, encoded, batch_size: int = 64) -> torch.Tensor:
     """Predicted class of every encoded example, in eval mode (no dropout): (len(encoded),)."""
@@ -143,7 +143,7 @@ def accuracy_and_f1(predictions: torch.Tensor, labels) -> tuple:
     return float((predictions == labels).float().mean()), f1
 
 
-# %% book/en/10_fine_tuning.md (code cell 12)
+# %% book/en/10_fine_tuning.md (code cell 14)
 class FineTuneResult(NamedTuple):
     best_epoch: int  # the epoch whose weights the model holds at the end
     held_out_accuracy: float  # of that epoch
@@ -184,7 +184,7 @@ def fine_tune(model, train, held_out, epochs: int = 3, batch_size: int = 16, lr:
     return FineTuneResult(best[1], best[0], history)
 
 
-# %% book/en/10_fine_tuning.md (code cell 13)
+# %% book/en/10_fine_tuning.md (code cell 15)
 def bag_of_words_baseline(train, held_out, dev, vocab_size: int, l2_grid=(1e-4, 1e-3, 1e-2), steps: int = 300,
                           seed: int = 0) -> dict:
     """Logistic regression on which word pieces occur (both segments together), L2 strength chosen on held_out."""
@@ -464,10 +464,10 @@ def run_experiment(task, data_folder, model_folder, output, sizes, seeds=(0, 1, 
 
 
 # %% book/en/appendix_g_classification_data.md (code cell 16)
-def fine_tuning_main(argv=None) -> int:
+def fine_tuning_main(argv=None, prog: str = "python -m bert_annotated.fine_tuning") -> int:
     """python -m bert_annotated.fine_tuning --task sst2 --data DIR --sizes 500 2000 --output results.json"""
-    import argparse
-    parser = argparse.ArgumentParser(prog="python -m bert_annotated.fine_tuning", description=fine_tuning_main.__doc__)
+    from bert_annotated.cli import _Parser  # appendix B's parser: a usage error is one line and exit status 2
+    parser = _Parser(prog=prog, description=fine_tuning_main.__doc__)
     parser.add_argument("--task", required=True, choices=sorted(TASKS))
     parser.add_argument("--data", help="folder with train.tsv and dev.tsv (default: download to the cache)")
     parser.add_argument("--model", help="pretrained BERT folder (default: the book's model, chapter 09)")

@@ -169,7 +169,7 @@ class BertLayer(nn.Module):
         return hidden_states, probabilities  # (batch, seq, hidden)
 
 
-# %% book/en/04_encoder.md (code cell 15)
+# %% book/en/04_encoder.md (code cell 17)
 class BertEncoder(nn.Module):
     """A stack of `num_hidden_layers` BertLayers."""
 
@@ -186,7 +186,7 @@ class BertEncoder(nn.Module):
         return hidden_states, all_probabilities  # (batch, seq, hidden), list of L tensors or None
 
 
-# %% book/en/04_encoder.md (code cell 17)
+# %% book/en/04_encoder.md (code cell 19)
 class BertPooler(nn.Module):
     """tanh(Linear(hidden of the first token, [CLS])): a fixed-size summary of the sequence."""
 
@@ -200,7 +200,7 @@ class BertPooler(nn.Module):
         return self.activation(self.dense(first_token))  # (batch, hidden)
 
 
-# %% book/en/04_encoder.md (code cell 19)
+# %% book/en/04_encoder.md (code cell 21)
 @torch.no_grad()
 def init_bert_weights(module: nn.Module, initializer_range: float = 0.02) -> None:
     """BERT's initialisation of `module` and all its submodules, in place."""
@@ -220,7 +220,7 @@ def init_bert_weights(module: nn.Module, initializer_range: float = 0.02) -> Non
                 submodule.bias.zero_()
 
 
-# %% book/en/04_encoder.md (code cell 20)
+# %% book/en/04_encoder.md (code cell 22)
 def _check_inputs(config: BertConfig, input_ids, token_type_ids, attention_mask) -> None:
     """One ValueError, naming the value and the limit, for inputs BertModel cannot run on."""
     if input_ids.dim() != 2:
@@ -257,7 +257,7 @@ def _check_id_range(name, ids, limit, limit_name):
         )
 
 
-# %% book/en/04_encoder.md (code cell 21)
+# %% book/en/04_encoder.md (code cell 23)
 class BertModel(nn.Module):
     """BERT's body: embeddings, a stack of encoder layers and the [CLS] pooler."""
 
@@ -298,7 +298,7 @@ class BertModel(nn.Module):
         return write_checkpoint(directory, self.config, ours_to_hf_state_dict(self.state_dict()), "BertModel", tokenizer)
 
 
-# %% book/en/04_encoder.md (code cell 28)
+# %% book/en/04_encoder.md (code cell 32)
 _HF_TO_OURS_LAYER = {
     "attention.self.query": "attention.query",
     "attention.self.key": "attention.key",
@@ -340,7 +340,7 @@ def _raise_unexpected(unexpected, direction):
     )
 
 
-# %% book/en/04_encoder.md (code cell 29)
+# %% book/en/04_encoder.md (code cell 33)
 def hf_to_ours_state_dict(hf_state_dict: dict) -> dict:
     """Rename a Hugging Face `BertModel` state dict (optionally prefixed 'bert.') to our module names."""
     converted, unexpected = {}, []

@@ -27,7 +27,7 @@ from bert_annotated.next_sentence import BertNSPHead
 from bert_annotated.runtime import tr
 
 
-# %% book/en/08_pretraining.md (code cell 3)
+# %% book/en/08_pretraining.md (code cell 5)
 class PreTrainingOutput(NamedTuple):
     """What `BertForPreTraining` returns. Losses and accuracies are None when no labels were given."""
 
@@ -60,7 +60,7 @@ def _masked_lm_outputs(mlm_head: BertMLMHead, sequence_output, mlm_labels, maske
     return mlm_logits, mlm_loss, (mlm_logits.argmax(dim=-1) == targets).float().mean()
 
 
-# %% book/en/08_pretraining.md (code cell 4)
+# %% book/en/08_pretraining.md (code cell 6)
 class BertForPreTraining(nn.Module):
     """BERT with its two pretraining heads: masked LM (tied to the word embeddings) and next-sentence prediction."""
 
@@ -115,7 +115,7 @@ class BertForPreTraining(nn.Module):
                                 "BertForPreTraining", tokenizer)
 
 
-# %% book/en/08_pretraining.md (code cell 5)
+# %% book/en/08_pretraining.md (code cell 7)
 def forward_batch(model: nn.Module, batch: dict) -> PreTrainingOutput:
     """The model on a batch: PretrainingCollator's (fixed masked slots, ids checked when it was built), or one
     with (batch, seq) mlm_labels only, which the model checks itself."""
@@ -125,7 +125,7 @@ def forward_batch(model: nn.Module, batch: dict) -> PreTrainingOutput:
                  check_inputs=not built_by_collator)
 
 
-# %% book/en/08_pretraining.md (code cell 8)
+# %% book/en/08_pretraining.md (code cell 10)
 def endless(loader: Iterable[dict]) -> Iterator[dict]:
     """The loader's batches, epoch after epoch."""
     while True:
@@ -158,7 +158,7 @@ def simple_pretraining_loop(model: nn.Module, loader: Iterable[dict], steps: int
     return records
 
 
-# %% book/en/08_pretraining.md (code cell 10)
+# %% book/en/08_pretraining.md (code cell 14)
 def _train_and_valid(records: Sequence[dict]) -> tuple[list[dict], list[dict]]:
     return ([r for r in records if r.get("split", "train") == "train"], [r for r in records if r.get("split") == "valid"])
 
@@ -211,7 +211,7 @@ def plot_accuracies(records: Sequence[dict], axis=None, nsp_baseline: float | No
     return axis.figure
 
 
-# %% book/en/08_pretraining.md (code cell 13)
+# %% book/en/08_pretraining.md (code cell 17)
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Two AdamW groups: decayed weights, and biases + LayerNorm parameters without decay."""
     layer_norm_params = {id(p) for module in model.modules() if isinstance(module, nn.LayerNorm)
@@ -251,7 +251,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, total_s
         optimizer, lambda step: warmup_linear_decay(step, warmup_steps, total_steps))
 
 
-# %% book/en/08_pretraining.md (code cell 15)
+# %% book/en/08_pretraining.md (code cell 19)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -288,7 +288,7 @@ def autocast_context(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
-# %% book/en/08_pretraining.md (code cell 16)
+# %% book/en/08_pretraining.md (code cell 20)
 STAT_NAMES = ("mlm_loss_sum", "mlm_correct", "mlm_count", "nsp_loss_sum", "nsp_correct", "nsp_count",
               "tokens", "grad_norm_sum", "steps")
 
@@ -316,7 +316,7 @@ def _add_batch_stats(stats: dict, output: PreTrainingOutput, num_masked: int, nu
     stats["tokens"] += num_tokens
 
 
-# %% book/en/08_pretraining.md (code cell 17)
+# %% book/en/08_pretraining.md (code cell 21)
 def train_step(model: nn.Module, micro_batches: Sequence[dict], optimizer, scheduler, scaler, device: torch.device,
                precision: str = "fp32", max_grad_norm: float = 1.0) -> dict[str, torch.Tensor]:
     """One optimizer step over one or more micro-batches (gradient accumulation). Returns the running sums."""
@@ -350,7 +350,7 @@ def train_step(model: nn.Module, micro_batches: Sequence[dict], optimizer, sched
     return stats
 
 
-# %% book/en/08_pretraining.md (code cell 18)
+# %% book/en/08_pretraining.md (code cell 22)
 def summarize_stats(stats: dict) -> dict:
     """Running sums (tensors or numbers, by name) -> mean losses and accuracies."""
     s = {name: float(stats[name]) for name in STAT_NAMES}

@@ -180,14 +180,14 @@ def make_features(examples: list, tokenizer: BertTokenizer, max_seq_length: int 
     return features
 
 
-# %% book/en/11_question_answering.md (code cell 14)
+# %% book/en/11_question_answering.md (code cell 15)
 class QuestionAnsweringOutput(NamedTuple):
     loss: torch.Tensor | None  # mean of the start and end cross-entropies, when positions are given
     start_logits: torch.Tensor  # (batch, seq): S . T_i
     end_logits: torch.Tensor  # (batch, seq): E . T_j
 
 
-# %% book/en/11_question_answering.md (code cell 15)
+# %% book/en/11_question_answering.md (code cell 16)
 class BertForQuestionAnswering(nn.Module):
     """BERT + Linear(hidden, 2): start and end scores for every token (Devlin et al., 2018, Section 4.2)."""
 
@@ -242,7 +242,7 @@ class BertForQuestionAnswering(nn.Module):
         return cls(read_config(directory)).load_hf_state_dict(hf_state_dict, source)
 
 
-# %% book/en/11_question_answering.md (code cell 17)
+# %% book/en/11_question_answering.md (code cell 18)
 def best_spans(start_logits, end_logits, feature: QAFeature, n_best: int = 20, max_answer_length: int = 30) -> list:
     """Legal (score, start, end) spans of one window, best first; score = S.T_start + E.T_end."""
     length = len(feature.input_ids)
@@ -260,7 +260,7 @@ def best_spans(start_logits, end_logits, feature: QAFeature, n_best: int = 20, m
     return sorted(spans, reverse=True)
 
 
-# %% book/en/11_question_answering.md (code cell 19)
+# %% book/en/11_question_answering.md (code cell 22)
 def collate_features(features: list, pad_token_id: int, device="cpu") -> dict:
     """Windows padded to the longest: input_ids, token_type_ids, attention_mask (batch, seq), and positions (batch,)."""
     longest = max(len(feature.input_ids) for feature in features)
@@ -298,7 +298,7 @@ def predict_answers(model, examples: list, features: list, pad_token_id: int, ba
     return {example.id: best.get(index, (None, ""))[1] for index, example in enumerate(examples)}
 
 
-# %% book/en/11_question_answering.md (code cell 20)
+# %% book/en/11_question_answering.md (code cell 23)
 def normalize_answer(text: str) -> str:
     """SQuAD v1.1's normalisation: lower case, no punctuation, no articles (a, an, the), single spaces."""
     text = "".join(char for char in text.lower() if char not in set(string.punctuation))
@@ -319,7 +319,7 @@ def squad_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-# %% book/en/11_question_answering.md (code cell 21)
+# %% book/en/11_question_answering.md (code cell 24)
 def evaluate_answers(predictions: dict, examples: list, language: str) -> dict:
     """{'em', 'f1'} in percent, each the maximum over a question's gold answers, averaged over `examples`."""
     exact, f1 = (squad_exact_match, squad_f1) if language == "en" else (cmrc_exact_match, cmrc_f1)
@@ -336,7 +336,7 @@ def evaluate_answers(predictions: dict, examples: list, language: str) -> dict:
     return {"em": 100 * totals[0] / len(examples), "f1": 100 * totals[1] / len(examples)}
 
 
-# %% book/en/11_question_answering.md (code cell 23)
+# %% book/en/11_question_answering.md (code cell 26)
 def train_qa(model, features: list, pad_token_id: int, epochs: int = 2, batch_size: int = 16, lr: float = 1e-4,
              weight_decay: float = 0.01, warmup_fraction: float = 0.1, seed: int = 0, device="cpu",
              log_every: int = 0) -> list[float]:
@@ -369,7 +369,7 @@ def train_qa(model, features: list, pad_token_id: int, epochs: int = 2, batch_si
     return losses
 
 
-# %% book/en/11_question_answering.md (code cell 29)
+# %% book/en/11_question_answering.md (code cell 32)
 def align_word_labels(tokenizer: BertTokenizer, words: list, labels: list, label_to_id: dict) -> dict:
     """[CLS] pieces [SEP] of `words`, the label id on each word's first piece, IGNORE_INDEX on the others."""
     if len(words) != len(labels):
@@ -665,9 +665,10 @@ def run_qa_experiment(task: str, start: str, seed: int, train: list, evaluation:
 
 
 # %% book/en/appendix_h_qa_data.md (code cell 15)
-def run_qa_command(argv=None) -> None:
+def run_qa_command(argv=None, prog: str = "python -m bert_annotated.question_answering") -> None:
     """python -m bert_annotated.question_answering: the chapter's full runs, one JSON per run."""
-    parser = argparse.ArgumentParser(prog="python -m bert_annotated.question_answering", description=run_qa_command.__doc__)
+    from bert_annotated.cli import _Parser  # appendix B's parser: a usage error is one line and exit status 2
+    parser = _Parser(prog=prog, description=run_qa_command.__doc__)
     parser.add_argument("--task", nargs="+", default=sorted(QA_TASKS), choices=sorted(QA_TASKS))
     parser.add_argument("--start", nargs="+", default=["pretrained", "scratch"], choices=["pretrained", "scratch"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])

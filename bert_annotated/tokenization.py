@@ -173,7 +173,7 @@ class WordpieceTokenizer:
         return pieces
 
 
-# %% book/en/01_tokenization.md (code cell 14)
+# %% book/en/01_tokenization.md (code cell 16)
 def count_words(texts, do_lower_case=True):
     """How often each basic-tokenizer word occurs in `texts`, an iterable of strings -> Counter."""
     if isinstance(texts, str):
@@ -204,7 +204,7 @@ def initial_alphabet(word_counts):
     return [token for _, _, token in sorted(ranked)]
 
 
-# %% book/en/01_tokenization.md (code cell 16)
+# %% book/en/01_tokenization.md (code cell 18)
 def merge_pair(symbols, first, second):
     """Replace each adjacent (first, second) in `symbols` with the merged piece; returns a new list."""
     merged = first + second[2:]  # second always starts with "##"
@@ -219,7 +219,7 @@ def merge_pair(symbols, first, second):
     return result
 
 
-# %% book/en/01_tokenization.md (code cell 18)
+# %% book/en/01_tokenization.md (code cell 20)
 class PairStatistics:
     """Piece and pair counts over a table of words, kept current as pairs are merged."""
 
@@ -268,7 +268,7 @@ class PairStatistics:
         return changed
 
 
-# %% book/en/01_tokenization.md (code cell 19)
+# %% book/en/01_tokenization.md (code cell 21)
 def check_trainer_settings(vocab_size, score):
     if score not in ("wordpiece", "frequency"):
         raise ValueError(f"score must be 'wordpiece' or 'frequency', got {score!r}")
@@ -290,7 +290,7 @@ def starting_vocabulary(word_counts, vocab_size, min_frequency):
     return vocab, words, counts
 
 
-# %% book/en/01_tokenization.md (code cell 20)
+# %% book/en/01_tokenization.md (code cell 22)
 def learn_vocab(word_counts, vocab_size, min_frequency, score="wordpiece"):
     """Merge pairs of pieces, best score first, until the vocabulary holds vocab_size tokens (or nothing is left)."""
     vocab, words, counts = starting_vocabulary(word_counts, vocab_size, min_frequency)
@@ -333,7 +333,7 @@ def train_wordpiece_vocab_simple(texts, vocab_size=30522, min_frequency=2, do_lo
     return learn_vocab(count_words(texts, do_lower_case=do_lower_case), vocab_size, min_frequency, score)
 
 
-# %% book/en/01_tokenization.md (code cell 22)
+# %% book/en/01_tokenization.md (code cell 24)
 def train_wordpiece_vocab(texts, vocab_size=30522, min_frequency=2, do_lower_case=True, score="wordpiece",
                           processes=None):
     """Learn a WordPiece vocabulary from `texts` (an iterable of strings) -> list of tokens, specials first.
@@ -350,7 +350,7 @@ def train_wordpiece_vocab(texts, vocab_size=30522, min_frequency=2, do_lower_cas
     return learn_vocab(word_counts, vocab_size, min_frequency, score)
 
 
-# %% book/en/01_tokenization.md (code cell 23)
+# %% book/en/01_tokenization.md (code cell 25)
 def write_vocab(tokens, path):
     """Write tokens one per line (line number = id), atomically; returns the Path written."""
     path = Path(path)
@@ -378,7 +378,7 @@ def load_vocab(vocab_file):
     return vocab
 
 
-# %% book/en/01_tokenization.md (code cell 26)
+# %% book/en/01_tokenization.md (code cell 28)
 def truncate_longest_first(tokens_a, tokens_b, max_num_tokens):
     """Pop tokens from the end of the longer list (tokens_b on ties) until both fit; in place."""
     while len(tokens_a) + len(tokens_b) > max_num_tokens:
@@ -386,7 +386,7 @@ def truncate_longest_first(tokens_a, tokens_b, max_num_tokens):
         longer.pop()
 
 
-# %% book/en/01_tokenization.md (code cell 27)
+# %% book/en/01_tokenization.md (code cell 29)
 def pack_inputs(tokens_a, tokens_b=None, max_length=None, pad_to_max_length=False):
     """[CLS] A [SEP] (B [SEP]) -> (tokens, token_type_ids, attention_mask); tokens_b=None: one sentence.
 
@@ -414,7 +414,7 @@ def pack_inputs(tokens_a, tokens_b=None, max_length=None, pad_to_max_length=Fals
     return tokens, token_type_ids, attention_mask
 
 
-# %% book/en/01_tokenization.md (code cell 29)
+# %% book/en/01_tokenization.md (code cell 31)
 def join_wordpieces(tokens):
     """Wordpieces -> text: each ## piece is glued to the piece before it, the words are joined by spaces."""
     text = ""
@@ -426,7 +426,7 @@ def join_wordpieces(tokens):
     return text
 
 
-# %% book/en/01_tokenization.md (code cell 31)
+# %% book/en/01_tokenization.md (code cell 33)
 class BertTokenizer:
     """BERT's tokenizer: BasicTokenizer, then WordPiece, over a vocab.txt."""
 

@@ -74,8 +74,10 @@ def finished_run(corpus_file, vocab_file, tmp_path_factory) -> Path:
 
 # ------------------------------------------------------------------ it works
 def test_bert_end_to_end_uses_the_flags(finished_run):
-    for name in ("checkpoint.pt", "model.pt", "config.json", "vocab.txt", "metrics.jsonl", "loss.png", "accuracy.png"):
+    for name in ("checkpoint.pt", "model.safetensors", "config.json", "vocab.txt", "metrics.jsonl", "loss.png",
+                 "accuracy.png", "summary.json"):
         assert (finished_run / name).is_file(), name
+    assert not (finished_run / "model.pt").exists()  # the weights are stored once, in model.safetensors
     records = [r for r in read_metrics(finished_run) if r["split"] == "train"]
     assert [r["step"] for r in records] == [2, 4, 6]
     for record in records:
@@ -98,7 +100,7 @@ def test_bert_annotated_pretrain_defaults(tmp_path):
     runs = list((tmp_path / "runs").glob("pretrain-*"))
     assert len(runs) == 1, "default output: runs/pretrain-<date>-<time>"
     assert f"results in {Path('runs') / runs[0].name}" in result.stdout
-    assert (runs[0] / "vocab.txt").is_file() and (runs[0] / "model.pt").is_file()
+    assert (runs[0] / "vocab.txt").is_file() and (runs[0] / "model.safetensors").is_file()
     assert [r["step"] for r in read_metrics(runs[0]) if r["split"] == "train"] == [3]
 
 
@@ -106,9 +108,51 @@ def test_bert_annotated_pretrain_with_corpus_and_output(tmp_path, corpus_file):
     result = run("bert-annotated", "pretrain", "--corpus", corpus_file, "--output", tmp_path / "out",
                  "--max-steps", "2", "--vocab-size", "600", "--batch-size", "8", "--seq-len", "32", "--no-progress")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "out" / "model.pt").is_file()
+    assert (tmp_path / "out" / "model.safetensors").is_file()
     assert run("bert-annotated").returncode == 2  # no command: usage
     assert_one_line_error(run("bert-annotated", "fly"), "unknown command")
+
+
+# ------------------------------------------------------------------ bert-annotated finetune and qa
+def test_usage_lists_every_command():
+    result = run("bert-annotated", "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: bert-annotated {pretrain,vocab,train,finetune,qa}")
+    for name, program in (("finetune", "bert_annotated.fine_tuning"), ("qa", "bert_annotated.question_answering")):
+        assert f"  {name} " in result.stdout and f"python -m {program}" in result.stdout
+
+
+@pytest.mark.parametrize("name, options", [
+    ("finetune", ["--task", "--data", "--model", "--output", "--sizes", "--seeds", "--lrs", "--held-out"]),
+    ("qa", ["--task", "--start", "--seeds", "--data", "--model", "--output", "--train-questions", "--doc-stride"]),
+])
+def test_finetune_and_qa_subcommands_show_their_options(name, options):
+    result = run("bert-annotated", name, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: bert-annotated {name} ")
+    for option in options:
+        assert option in result.stdout, option
+    assert_one_line_error(run("bert-annotated", name, "--no-such-flag"), f"bert-annotated {name}: error:")
+    assert_one_line_error(run("bert-annotated", name, "--task", "imagenet"), "invalid choice: 'imagenet'")
+
+
+def test_finetune_and_qa_are_the_python_m_programs():
+    for module in ("bert_annotated.fine_tuning", "bert_annotated.question_answering"):
+        result = subprocess.run([sys.executable, "-m", module, "--help"], env=ENV, capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0 and result.stdout.startswith(f"usage: python -m {module} "), result.stderr
+    errors = subprocess.run([sys.executable, "-m", "bert_annotated.fine_tuning", "--task", "sst2", "--output", "x.json",
+                             "--sizes", "10", "--no-such-flag"], env=ENV, capture_output=True, text=True, timeout=120)
+    assert_one_line_error(errors, "python -m bert_annotated.fine_tuning: error:", "--no-such-flag")
+
+
+def test_the_cli_imports_fine_tuning_and_question_answering_only_when_asked():
+    code = ("import sys; from bert_annotated import cli; import contextlib, io\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    cli.main(['--help'])\n"
+            "print(sorted(m for m in sys.modules if m in ('bert_annotated.fine_tuning', 'bert_annotated.question_answering')))")
+    result = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_awkward_but_valid_corpus(tmp_path, corpus_file, vocab_file):
@@ -323,5 +367,13 @@ def test_the_seeds_quick_start_works_verbatim(tmp_path):
     assert len(notices) == 1 and "batches of 2" in notices[0]
     model_file = tmp_path / "output" / "bert.model"
     assert model_file.is_file() and (tmp_path / "output" / "metrics.jsonl").is_file()
-    state = torch.load(model_file, weights_only=True)
-    assert "bert.embeddings.word_embeddings.weight" in state
+    # the seed's model file is a second name for the run folder's model.safetensors, not a second copy
+    assert model_file.samefile(tmp_path / "output" / "model.safetensors")
+    assert not (tmp_path / "output" / "model.pt").exists()
+    from safetensors.torch import load_file
+
+    assert "bert.embeddings.word_embeddings.weight" in load_file(model_file)
+    from bert_annotated.training import load_pretrained
+
+    model, tokenizer = load_pretrained(tmp_path / "output")
+    assert model.config.vocab_size == len(tokenizer)

@@ -121,8 +121,13 @@ def test_tiny_training_run_lowers_the_loss_and_saves_a_loadable_model(corpus, to
     assert train[-1]["mlm_loss"] < math.log(len(tokenizer)) - 0.7  # well below a uniform guess
     assert valid[-1]["mlm_loss"] < valid[0]["mlm_loss"]
     assert max(r["lr"] for r in train) <= 2e-3 and train[0]["tokens_per_second"] > 0
-    for name in ("loss.png", "accuracy.png", "model.pt", "config.json", "vocab.txt", "run.json"):
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == [  # a Hugging Face folder + training state
+        "accuracy.png", "checkpoint.pt", "config.json", "loss.png", "metrics.jsonl", "model.safetensors", "run.json",
+        "summary.json", "tokenizer_config.json", "vocab.txt"]
+    for name in ("loss.png", "accuracy.png", "model.safetensors", "config.json", "vocab.txt", "run.json"):
         assert (tmp_path / "run" / name).stat().st_size > 0
+    final_checkpoint = torch.load(tmp_path / "run" / CHECKPOINT_FILE, weights_only=True)
+    assert "model" not in final_checkpoint and "optimizer" in final_checkpoint  # the weights are stored once
     assert (tmp_path / "run" / "loss.png").read_bytes()[:4] == b"\x89PNG"
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["steps"] == 60 and summary["device"] == "cpu" and summary["wall_seconds"] > 0
@@ -189,3 +194,52 @@ def test_default_slots_are_the_most_the_masker_can_fill(corpus, tokenizer):
     used = max(int((collate(dataset.__getitems__(range(start, start + 32)))["mlm_labels"] != IGNORE_INDEX).sum(1).max())
                for start in range(0, len(dataset) - 32, 32))
     assert used == config.predictions_per_seq  # full rows fill every slot: none is always empty
+
+
+def test_a_finished_checkpoint_takes_its_weights_from_the_folder_and_resumes(corpus, tokenizer, tmp_path):
+    finished = _run(corpus, tokenizer, tmp_path / "run", max_steps=4, eval_every=2)
+    checkpoint = load_checkpoint(tmp_path / "run")  # no weights in checkpoint.pt: they come from model.safetensors
+    assert checkpoint["position"]["step"] == 4
+    for name, tensor in finished.model.state_dict().items():
+        assert torch.equal(tensor, checkpoint["model"][name]), name  # bit for bit
+    rng = torch.get_rng_state()
+    load_checkpoint(tmp_path / "run")
+    assert torch.equal(rng, torch.get_rng_state())  # reading the weights draws no random numbers
+    longer = _run(corpus, tokenizer, tmp_path / "run", max_steps=6, eval_every=2, resume=tmp_path / "run")
+    assert longer.steps == 6
+    assert [r["step"] for r in read_metrics(tmp_path / "run") if r["split"] == "train"] == [1, 2, 3, 4, 5, 6]
+    model, _ = load_pretrained(tmp_path / "run")
+    for name, tensor in longer.model.state_dict().items():
+        assert torch.equal(tensor, model.state_dict()[name]), name
+    (tmp_path / "run" / "model.safetensors").unlink()
+    with pytest.raises(ValueError, match="keeps its weights in .*model.safetensors, which is missing"):
+        load_checkpoint(tmp_path / "run")
+
+
+def test_load_pretrained_reads_older_run_folders_and_explains_the_others(tmp_path):
+    from bert_annotated.model import BertConfig
+    from bert_annotated.pretraining import BertForPreTraining
+    from bert_annotated.tokenization import write_vocab
+
+    older = tmp_path / "older"  # what a run of an older version left: model.pt, our config.json, vocab.txt
+    older.mkdir()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(27)]
+    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=32)
+    torch.manual_seed(0)
+    model = BertForPreTraining(config)
+    torch.save(model.state_dict(), older / "model.pt")
+    (older / "config.json").write_text(json.dumps(config.to_dict()))
+    write_vocab(vocab, older / "vocab.txt")
+    loaded, loaded_tokenizer = load_pretrained(older)
+    assert len(loaded_tokenizer) == len(vocab) and not loaded.training
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, loaded.state_dict()[name]), name
+
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / CHECKPOINT_FILE).write_bytes(b"")
+    with pytest.raises(ValueError, match="has not finished: resume it"):
+        load_pretrained(unfinished)
+    with pytest.raises(ValueError, match="no model.safetensors; give the output directory of a finished"):
+        load_pretrained(tmp_path / "nothing-here")
