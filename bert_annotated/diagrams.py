@@ -74,9 +74,9 @@ def draw_input_representation(axis, tokens, token_type_ids, left=1.45):
     box(axis, left + pitch * len(tokens) / 2, rows[3] - 0.95, pitch * len(tokens) - 0.1, 0.45,
         tr("sum: one vector of hidden numbers per token", "相加：每个词元得到一个长为 hidden 的向量"))
     arrow(axis, (left + 1.5, rows[3] - 1.18), (left + 1.5, bottom + 0.23))
-    box(axis, left + 1.5, bottom, 2.4, 0.45, tr("LayerNorm (eps 1e-12)", "LayerNorm（eps 1e-12）"))
+    box(axis, left + 1.5, bottom, 2.4, 0.45, tr("LayerNorm (eps 1e-12)", "层归一化（eps 1e-12）"))
     arrow(axis, (left + 2.7, bottom), (left + 3.4, bottom))
-    box(axis, left + 4.25, bottom, 1.7, 0.45, tr("dropout (0.1)", "dropout（0.1）"))
+    box(axis, left + 4.25, bottom, 1.7, 0.45, tr("dropout (0.1)", "随机失活（0.1）"))
     arrow(axis, (left + 5.1, bottom), (left + 5.8, bottom))
     note(axis, left + 5.9, bottom, tr("(batch, seq, hidden)\nto the encoder", "(batch, seq, hidden)\n送入编码器"), ha="left")
 
@@ -170,8 +170,8 @@ def draw_encoder_layer(axis, module_names, gap=0.3):
     top, shape = axis.get_ylim()[1], "(batch, seq, hidden)"
     details = {module_names[0]: tr("\nmulti-head self-attention", "\n多头自注意力"),
                module_names[3]: "\nLinear(H→4H) · GELU · Linear(4H→H)"}
-    columns = ((2.85, False, tr("post-LN: BertLayer (BERT)", "后置 LN：BertLayer（BERT）"), "LN(x + Dropout(sublayer(x)))"),
-               (7.65, True, tr("pre-LN: the seed, GPT-2", "前置 LN：起点仓库、GPT-2"), "x + Dropout(sublayer(LN(x)))"))
+    columns = ((2.85, False, tr("post-LN: BertLayer (BERT)", "后置层归一化：BertLayer（BERT）"), "LN(x + Dropout(sublayer(x)))"),
+               (7.65, True, tr("pre-LN: the seed, GPT-2", "前置层归一化：蓝本仓库、GPT-2"), "x + Dropout(sublayer(LN(x)))"))
     for x, pre_ln, title, formula in columns:
         note(axis, x, top - 0.3, title, fontsize=11, fontweight="bold")
         note(axis, x, top - 0.72, formula)
@@ -196,10 +196,10 @@ def draw_encoder_layer(axis, module_names, gap=0.3):
             note(axis, side - 0.2, (branch + plus) / 2, tr("residual", "残差"), rotation=90)
     bottom = y[-1] - 0.75
     arrow(axis, (7.65, y[-1] - 0.2), (7.65, bottom + 0.2), tr("after the L-th layer", "第 L 层之后"))
-    box(axis, 7.65, bottom, 3.7, 0.4, tr("final LayerNorm (GPT-2; the seed had none)", "最后的 LayerNorm（GPT-2 有，起点仓库没有）"),
+    box(axis, 7.65, bottom, 3.7, 0.4, tr("final LayerNorm (GPT-2; the seed had none)", "最后的层归一化（GPT-2 有，蓝本仓库没有）"),
         fontsize=9, fontweight="bold")
     note(axis, 2.85, bottom, tr("no LayerNorm after the stack:\nevery layer already ends with one",
-                                "编码器层堆叠之后不再需要 LayerNorm：\n每一层本来就以它结尾"))
+                                "编码器层堆叠之后不再需要层归一化：\n每一层本来就以它结尾"))
 
 
 # %% book/en/04_encoder.md (code cell 24)
@@ -344,7 +344,7 @@ def draw_pretraining_model(axis, pitch=1.0):
         box(axis, x, y[1], 2.7, 0.6, table, kind, fontsize=9)
         arrow(axis, (x, y[1] - 0.3), (x, y[2] + 0.22))
     box(axis, 5.25, y[2], 8.9, 0.44, tr("bert.embeddings: add the three, layer_norm, dropout",
-                                        "bert.embeddings：三者相加，再 layer_norm、dropout"))
+                                        "bert.embeddings：三者相加，再做层归一化和随机失活"))
     arrow(axis, (5.25, y[2] - 0.22), (5.25, y[3] + 0.22), "(batch, seq, hidden)")
     box(axis, 5.25, y[3], 8.9, 0.44, tr("bert.encoder: num_hidden_layers × BertLayer",
                                         "bert.encoder：num_hidden_layers 个 BertLayer"))
@@ -405,7 +405,7 @@ def draw_pretraining_run(axis, corpus_name, corpus, dataset, collator, batch_siz
                                  f"{len(dataset):,} 个句对：IsNext 占 {1 - not_next:.0%}，NotNext 占 {not_next:.0%}"), ha="left")
     arrow(axis, (2.55, y[2] - 0.25), (2.55, y[3] + 0.4),
           tr(f"PretrainingCollator: {batch_size} pairs a batch, padded,\n{collator.masker.mask_prob:.0%} of the tokens masked",
-             f"PretrainingCollator：每批 {batch_size} 个句对，补齐，\n遮住 {collator.masker.mask_prob:.0%} 的词元"))
+             f"PretrainingCollator：每批 {batch_size} 个句对，填充，\n遮住 {collator.masker.mask_prob:.0%} 的词元"))
     for x, width, names, kind in ((2.55, 3.5, ("input_ids, token_type_ids", "attention_mask"), "token"),
                                   (6.0, 3.2, ("masked_positions", "mlm_labels"), "masked"),
                                   (8.75, 2.1, ("next_sentence_labels",), "tensor")):
@@ -445,7 +445,7 @@ def draw_fine_tuning_shapes(axis, width=4.85, height=3.35):
          "Linear(H, K)", tr("positive?", "褒还是贬？")),
         (tr("(c) answer span: SQuAD", "(c) 答案片段抽取：SQuAD"), [cls, *row("q", "segment_a", 2), sep,
          *row("p", "segment_b", 4), sep], [4, 5, 6, 7],
-         tr("start $S{\\cdot}T_i$ and end $E{\\cdot}T_i$ scores", "起点分 $S{\\cdot}T_i$，终点分 $E{\\cdot}T_i$"), None),
+         tr("start $S{\\cdot}T_i$ and end $E{\\cdot}T_i$ scores", "起始分 $S{\\cdot}T_i$，结束分 $E{\\cdot}T_i$"), None),
         (tr("(d) a tag per token: NER", "(d) 逐词元标注：NER"), [cls, *row("w", "segment_a", 4), sep], [1, 2, 3, 4],
          ["B-PER", "I-PER", "O", "B-LOC"], None),
     ]
@@ -532,8 +532,8 @@ def draw_best_span(axis, tokens, start_logits, end_logits, spans, cell=0.52, lef
     from bert_annotated.diagrams import box, note  # appendix I's toolkit
     legal, best = {(s, e): score for score, s, e in spans}, spans[0][1:]
     top = axis.get_ylim()[1] - 1.05  # the grid's upper edge, under the end tokens and their scores
-    note(axis, left + len(tokens) * cell / 2, top + 0.85, tr("end token j, end score", "终点词元 j，终点分"))
-    note(axis, 0.05, top + 0.2, tr("start i, score", "起点 i，起点分"), ha="left")
+    note(axis, left + len(tokens) * cell / 2, top + 0.85, tr("end token j, end score", "结束词元 j，结束分"))
+    note(axis, 0.05, top + 0.2, tr("start i, score", "起始位置 i，起始分"), ha="left")
     for j, token in enumerate(tokens):
         note(axis, left + (j + 0.5) * cell, top + 0.3, f"{token}\n{end_logits[j]:g}", fontsize=8)
     for i, token in enumerate(tokens):
@@ -549,7 +549,7 @@ def draw_best_span(axis, tokens, start_logits, end_logits, spans, cell=0.52, lef
                "  it is the question, [CLS] or [SEP],\n  it ends before it starts,\n  it is longer than max_answer_length,\n"
                "  or its start is not max context (p3)",
                "方框：合法片段及其得分\n粉色：其中最好的，即答案\n淡色：被规则排除，因为\n  落在问题、[CLS] 或 [SEP] 上，\n"
-               "  终点在起点之前，\n  长于 max_answer_length，\n  或起点不是上下文最多的（p3）")
+               "  结束位置在起始位置之前，\n  长于 max_answer_length，\n  或起始位置不是上下文最多的（p3）")
     note(axis, left + len(tokens) * cell + 0.3, top - 0.05, rules, ha="left", va="top", linespacing=1.9)
 
 

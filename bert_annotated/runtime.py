@@ -134,13 +134,13 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("BERT_ANNOTATED_CACHE") or Path.home() / ".cache" / "bert_annotated")
 
 
-def _copy_with_progress(response, file, name: str) -> tuple[int, int | None]:
-    """Copy a response into file, with a progress bar above 1 MiB; (bytes received, bytes announced or None)."""
+def _copy_with_progress(response, file, name: str, show: bool = True) -> tuple[int, int | None]:
+    """Copy a response into file, with a progress bar above 1 MiB if `show`; (bytes received, bytes announced or None)."""
     from tqdm.auto import tqdm
 
     announced = response.headers.get("Content-Length") if hasattr(response, "headers") else None
     total = int(announced) if announced is not None else None
-    with tqdm(total=total, unit="B", unit_scale=True, desc=name, disable=total is None or total < 1 << 20) as bar:
+    with tqdm(total=total, unit="B", unit_scale=True, desc=name, disable=not show or total is None or total < 1 << 20) as bar:
         while block := response.read(1 << 20):
             file.write(block)
             bar.update(len(block))
@@ -153,7 +153,7 @@ def download(url: str, path: str | Path, advice: str = "check the connection and
 
     def write(file):
         with urllib.request.urlopen(url, timeout=60) as response:
-            received, total = _copy_with_progress(response, file, path.name)
+            received, total = _copy_with_progress(response, file, path.name, show=not url.startswith("file:"))
         if total is not None and received != total:
             raise ValueError(f"{path}: the download stopped after {received:,} of {total:,} bytes of {url}; run again")
     try:

@@ -114,7 +114,7 @@ def test_landing_page_lets_the_reader_pick_a_language():
 GLOSSARY_TERMS = {
     "token": "词元", "tokenization": "分词", "wordpiece": "WordPiece", "vocabulary": "词表",
     "embedding": "嵌入", "segment": "句段", "position embedding": "位置嵌入", "attention": "注意力",
-    "head": "头", "mask": "掩码", "padding": "补齐", "layer normalization": "层归一化",
+    "head": "头", "mask": "掩码", "padding": "填充", "layer normalization": "层归一化",
     "residual": "残差", "feed-forward": "前馈", "pooler": "池化层", "pre-training": "预训练",
     "fine-tuning": "微调", "masked language model": "掩码语言模型", "next-sentence prediction": "下一句预测",
     "logits": "logits", "loss": "损失", "learning rate": "学习率", "warm-up": "预热",

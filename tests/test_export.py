@@ -1,7 +1,9 @@
 """The package is the book: export checks, en/zh parity, and malformed markers."""
 from __future__ import annotations
 
+import ast
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,15 +101,50 @@ def english_chapters():
     return exporter.chapter_paths(ROOT / "book" / "en")
 
 
+MAGIC = re.compile(r"^(\s*)([%!].*)$", re.M)  # IPython magics and shell escapes: not Python, compared verbatim
+
+
+def code_without_prose(source: str) -> tuple[list[str], str]:
+    """What a code cell does, without what it says: its `#|` directive lines, verbatim, and the AST of the
+    rest with comments and docstrings removed. A Chinese cell may translate its comments and docstrings
+    (the exporter reads the English chapters); everything else, string literals included, must match."""
+    lines = source.split("\n")
+    directives = []
+    while lines and lines[0].startswith("#|"):
+        directives.append(lines.pop(0))
+    body = MAGIC.sub(lambda m: f"{m.group(1)}__ipython_magic__({m.group(2)!r})", "\n".join(lines))
+    tree = ast.parse(body)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return directives, ast.dump(tree)
+
+
+def test_code_comparison_ignores_comments_and_docstrings_only():
+    english = '#| export\ndef f(x):\n    """Double x."""\n    return 2 * x  # twice\n%time f(1)'
+    chinese = '#| export\ndef f(x):\n    """把 x 翻倍。"""\n    return 2 * x  # 两倍\n%time f(1)'
+    assert code_without_prose(english) == code_without_prose(chinese)
+    for changed in (english.replace("#| export", "#| export model"), english.replace("2 * x", "3 * x"),
+                    english.replace("%time", "%timeit"), english + "\nprint('twice')",
+                    english.replace('"""Double x."""', '"""Double x."""\n    x = x')):
+        assert code_without_prose(changed) != code_without_prose(english), changed
+
+
 @pytest.mark.parametrize("english", english_chapters(), ids=lambda p: p.name)
 def test_chinese_twin_has_identical_code_cells(english):
+    """Cell for cell the same tags, directives and code; only comments and docstrings may be Chinese."""
     chinese = ROOT / "book" / "zh" / english.name
     assert chinese.exists(), f"{english.name} has no Chinese twin book/zh/{english.name}"
-    en_cells = [(c.tags, c.source) for c in exporter.parse_myst(english).code_cells]
-    zh_cells = [(c.tags, c.source) for c in exporter.parse_myst(chinese).code_cells]
+    en_cells = exporter.parse_myst(english).code_cells
+    zh_cells = exporter.parse_myst(chinese).code_cells
     assert len(en_cells) == len(zh_cells), f"{english.name}: {len(en_cells)} code cells in en, {len(zh_cells)} in zh"
-    for number, (en, zh) in enumerate(zip(en_cells, zh_cells)):
-        assert en == zh, f"{english.name}: code cell {number} differs between en and zh"
+    for en, zh in zip(en_cells, zh_cells):
+        where = f"{english.name}: code cell {en.index} (en line {en.line}, zh line {zh.line})"
+        assert en.tags == zh.tags, f"{where}: tags differ between en and zh"
+        assert code_without_prose(en.source) == code_without_prose(zh.source), (
+            f"{where} differs between en and zh (only comments and docstrings may differ)")
 
 
 def test_no_chinese_chapter_without_english_twin():

@@ -23,6 +23,7 @@ from bert_annotated.fine_tuning import (
     predict_labels,
     read_task_split,
     run_experiment,
+    scored_epochs,
     select_lr,
     split_train_pool,
     training_subset,
@@ -198,7 +199,7 @@ def test_fine_tune_learns_a_separable_task_and_keeps_the_best_epoch(tmp_path):
     torch.manual_seed(0)
     model = BertForSequenceClassification(BertConfig(**{**TINY, "vocab_size": len(tokenizer)}))
     result = fine_tune(model, train, held_out, epochs=6, batch_size=16, lr=2e-3, seed=0)
-    assert [record["epoch"] for record in result.history] == list(range(1, 7))
+    assert [record["epoch"] for record in result.history] == sorted(scored_epochs(6))
     assert result.held_out_accuracy >= 0.95, result.history
     assert result.held_out_accuracy == max(record["held_out_accuracy"] for record in result.history)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
@@ -206,6 +207,18 @@ def test_fine_tune_learns_a_separable_task_and_keeps_the_best_epoch(tmp_path):
     assert accuracy_and_f1(predict_labels(model, held_out), labels)[0] == result.held_out_accuracy
     with pytest.raises(ValueError, match="held-out"):
         fine_tune(model, train, [])
+
+
+def test_fine_tune_adds_epochs_up_to_min_updates_and_scores_five_of_them(tmp_path):
+    tokenizer = _toy_tokenizer(tmp_path)
+    train, held_out = (encode_examples(tokenizer, _toy_examples(n, seed), 16) for n, seed in ((32, 0), (20, 1)))
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(**{**TINY, "vocab_size": len(tokenizer)}))
+    result = fine_tune(model, train, held_out, epochs=1, batch_size=16, lr=1e-3, min_updates=19, seed=0)
+    assert result.updates == 20  # 2 batches per epoch: 10 epochs
+    assert [record["epoch"] for record in result.history] == [2, 4, 6, 8, 10]
+    assert result.held_out_loss == next(r["held_out_loss"] for r in result.history if r["epoch"] == result.best_epoch)
+    assert scored_epochs(3) == {1, 2, 3} and scored_epochs(7) == {2, 3, 5, 6, 7}
 
 
 def test_bag_of_words_learns_the_separable_task(tmp_path):
@@ -237,10 +250,25 @@ def test_held_out_is_fixed_and_subsets_nest():
 
 def test_select_lr_uses_held_out_accuracy_only():
     records = [{"start": "scratch", "train_examples": 10, "seed": 0, "lr": lr, "held_out_accuracy": h,
-                "dev_accuracy": d} for lr, h, d in ((1e-4, 0.7, 0.9), (3e-4, 0.8, 0.5))]
-    assert select_lr(records, "scratch", 10, 0) == 3e-4
+                "held_out_examples": 100, "dev_accuracy": d} for lr, h, d in ((1e-4, 0.7, 0.9), (3e-4, 0.8, 0.5))]
+    assert select_lr(records, "scratch", 10, (0,)) == 3e-4
     with pytest.raises(ValueError, match="no search runs"):
-        select_lr(records, "pretrained", 10, 0)
+        select_lr(records, "pretrained", 10, (0,))
+
+
+def test_select_lr_averages_seeds_and_breaks_ties_by_held_out_loss():
+    def run(lr, seed, accuracy, loss):
+        return {"start": "scratch", "train_examples": 10, "seed": seed, "lr": lr, "held_out_examples": 50,
+                "held_out_accuracy": accuracy, "held_out_loss": loss}
+    # 1e-4 wins seed 0 by more than the other rate wins seed 1: the mean decides, not the first seed
+    records = [run(1e-4, 0, 0.80, 0.5), run(1e-4, 1, 0.70, 0.6), run(3e-4, 0, 0.70, 0.4), run(3e-4, 1, 0.72, 0.4)]
+    assert select_lr(records, "scratch", 10, (0, 1)) == 1e-4
+    # within one held-out example (0.02) of the best: a tie, and the lower held-out loss wins, not the order
+    tied = [run(1e-4, s, 0.56, 0.69) for s in (0, 1)] + [run(3e-5, s, 0.55, 0.68) for s in (0, 1)]
+    assert select_lr(tied, "scratch", 10, (0, 1)) == 3e-5
+    assert select_lr(tied + [run(3e-4, 0, 0.9, 0.1)], "scratch", 10, (0, 1)) == 3e-5  # one seed only: not a candidate
+    with pytest.raises(ValueError, match="no search runs"):
+        select_lr(tied, "scratch", 10, (2,))
 
 
 def test_run_experiment_writes_records_and_resumes(tmp_path):
@@ -253,10 +281,12 @@ def test_run_experiment_writes_records_and_resumes(tmp_path):
     _write(tmp_path / "data" / "dev.tsv", "\n".join(rows[:21]) + "\n")
     arguments = dict(task="sst2", data_folder=tmp_path / "data", model_folder=tmp_path / "model",
                      output=tmp_path / "out.json", sizes=[8, 16], seeds=(0, 1), lrs=(1e-3, 3e-3), epochs=1,
-                     batch_size=8, held_out=10, check_rows=False, command="pytest", log=lambda line: None)
+                     batch_size=8, held_out=10, check_rows=False, command="pytest", log=lambda line: None,
+                     min_updates=3, search_seeds=2)
     results = run_experiment(**arguments)
     records = results["records"]
-    assert len(records) == 2 * 2 + 2 * 2 * 3 - 2  # search (2 starts x 2 lrs) + curve, search runs reused
+    assert len(records) == 2 * 2 * 2 + 2 * 2 * 3 - 2 * 2  # search (2 starts x 2 seeds x 2 lrs) + curve, reused
+    assert all(r["updates"] >= 3 for r in records if r["start"] != "bag-of-words")
     for record in records:
         assert {"task", "start", "seed", "train_examples", "device", "dev_accuracy", "command", "date"} <= set(record)
         assert record["held_out_examples"] == 10 and record["dev_examples"] == 20
