@@ -159,7 +159,7 @@ def draw_multi_head_attention(axis, pitch=1.15):
     box(axis, 5.0, y[6], 3.6, 0.45, tr("output: ", "输出：") + per_token, "tensor")
 
 
-# %% book/en/04_encoder.md (code cell 12)
+# %% book/en/04_encoder.md (code cell 11)
 from bert_annotated.runtime import tr
 
 
@@ -202,7 +202,7 @@ def draw_encoder_layer(axis, module_names, gap=0.3):
                                 "编码器层堆叠之后不再需要层归一化：\n每一层本来就以它结尾"))
 
 
-# %% book/en/04_encoder.md (code cell 24)
+# %% book/en/04_encoder.md (code cell 23)
 from bert_annotated.runtime import tr
 
 

@@ -329,9 +329,9 @@ def _vocab_tokens(tokenizer) -> list[str]:
     return [token for token, _ in sorted(tokenizer.vocab.items(), key=lambda item: item[1])]
 
 
-# %% book/en/appendix_a_training_runs.md (code cell 8)
+# %% book/en/appendix_a_training_runs.md (code cell 9)
 def save_plots(records: Sequence[dict], output_dir: str | Path, nsp_baseline: float | None = None) -> list[Path]:
-    """Write loss.png and accuracy.png with chapter 08's plotters (nothing when there are no records yet)."""
+    """Write loss.png and accuracy.png with plot_losses and plot_accuracies (nothing when there are no records yet)."""
     if not records:
         return []
     paths = [Path(output_dir) / "loss.png", Path(output_dir) / "accuracy.png"]
@@ -368,7 +368,7 @@ def run_results(run_dir: str | Path, command: str, device: str, max_points: int 
             "curves": {"train": curve, "valid": valid}, **notes}
 
 
-# %% book/en/appendix_a_training_runs.md (code cell 9)
+# %% book/en/appendix_a_training_runs.md (code cell 11)
 @dataclasses.dataclass
 class _Run:
     """What a training run holds while it runs; built by `_set_up_run`, advanced by `pretraining_loop`."""
@@ -505,7 +505,7 @@ def _set_up_run(model, tokenizer, train_dataset, config: TrainingConfig, valid_d
     return run
 
 
-# %% book/en/appendix_a_training_runs.md (code cell 10)
+# %% book/en/appendix_a_training_runs.md (code cell 12)
 def _due(step: int, every: int, total_steps: int) -> bool:
     return step % every == 0 or step == total_steps
 
@@ -590,7 +590,7 @@ def _finish(run: _Run, seconds: float) -> PretrainingResult:
                              str(run.device), run.precision)
 
 
-# %% book/en/appendix_a_training_runs.md (code cell 11)
+# %% book/en/appendix_a_training_runs.md (code cell 13)
 def pretraining_loop(model: BertForPreTraining, tokenizer, train_dataset: PretrainingDataset, config: TrainingConfig,
                      valid_dataset: PretrainingDataset | None = None, resume: str | Path | None = None,
                      on_step: Callable[[int, dict | None], None] | None = None) -> PretrainingResult:
@@ -633,7 +633,7 @@ def pretraining_loop(model: BertForPreTraining, tokenizer, train_dataset: Pretra
     return _finish(run, time.perf_counter() - started)
 
 
-# %% book/en/appendix_a_training_runs.md (code cell 12)
+# %% book/en/appendix_a_training_runs.md (code cell 14)
 def prepare_datasets(corpus, tokenizer, config: TrainingConfig, test_corpus=None, corpus_format: str = "auto"):
     """(train dataset, validation dataset or None, sizes) from corpus paths or a Corpus."""
     train_corpus = corpus if isinstance(corpus, Corpus) else read_corpus(corpus, corpus_format)
@@ -690,7 +690,7 @@ def load_pretrained(run_dir: str | Path, map_location="cpu") -> tuple[BertForPre
                      "give the output directory of a finished pretraining run"))
 
 
-# %% book/en/appendix_a_training_runs.md (code cell 13)
+# %% book/en/appendix_a_training_runs.md (code cell 15)
 HARDWARE_PRESETS = {
     # a CPU: finishes in about a minute
     "cpu": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 256,

@@ -597,3 +597,84 @@ def test_attention_summary_matches_a_direct_count(tmp_path):
         torch.testing.assert_close(summary[name], expected[name] / counts[name], atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="no sentence pairs"):
         attention_summary(model, tokenizer, [])
+
+
+# --- hub_model_dir: Google's and Hugging Face's checkpoints from the Hub (chapter 09), on local folders ---------------
+
+def _google_layout(folder: Path, with_safetensors: bool) -> "transformers.BertForPreTraining":
+    """A folder laid out as Google's small BERTs are on the Hub: config.json, pytorch_model.bin, vocab.txt, no
+    tokenizer settings (or, with_safetensors, a newer upload's model.safetensors instead of the pickle)."""
+    reference = transformers.BertForPreTraining(transformers.BertConfig(**SMALL)).eval()
+    _randomise(reference)
+    reference.save_pretrained(folder)  # config.json and model.safetensors
+    if not with_safetensors:  # the 2019 uploads: a pickled state dict with the TF checkpoints' LayerNorm names
+        state = {re.sub(r"LayerNorm\.weight$", "LayerNorm.gamma", re.sub(r"LayerNorm\.bias$", "LayerNorm.beta", key)):
+                 tensor for key, tensor in load_file(folder / "model.safetensors").items()}
+        torch.save(state, folder / "pytorch_model.bin")
+        (folder / "model.safetensors").unlink()
+    write_vocab(VOCAB + [f"extra{i}" for i in range(SMALL["vocab_size"] - len(VOCAB))], folder / "vocab.txt")
+    (folder / "notes.md").write_text("not a file the loaders read\n")
+    return reference
+
+
+class _LocalHub:
+    """Stands in for huggingface_hub.snapshot_download: copies the files that match allow_patterns from a local
+    'repository' into one snapshot folder, and records what each call asked for."""
+
+    def __init__(self, repository: Path, snapshot: Path):
+        self.repository, self.snapshot, self.calls = repository, snapshot, []
+
+    def __call__(self, repo_id, revision=None, allow_patterns=()):
+        import fnmatch
+        self.calls.append((repo_id, revision, list(allow_patterns)))
+        self.snapshot.mkdir(parents=True, exist_ok=True)
+        for path in self.repository.iterdir():
+            if any(fnmatch.fnmatch(path.name, pattern) for pattern in allow_patterns):
+                shutil.copy(path, self.snapshot / path.name)
+        return str(self.snapshot)
+
+
+@pytest.mark.parametrize("with_safetensors", [False, True])
+def test_hub_model_dir_fetches_only_what_the_loaders_read(tmp_path, with_safetensors):
+    repository = tmp_path / "repo"
+    reference = _google_layout(repository, with_safetensors)
+    hub = _LocalHub(repository, tmp_path / "snapshot")
+    folder = pretrained.hub_model_dir(pretrained.GOOGLE_BERT_MINI, download=hub)
+    weights = "model.safetensors" if with_safetensors else "pytorch_model.bin"
+    assert sorted(path.name for path in folder.iterdir()) == sorted(["config.json", weights, "vocab.txt"])
+    assert len(hub.calls) == (1 if with_safetensors else 2)  # the pickle only when no safetensors file exists
+    assert all(call[0] == "google/bert_uncased_L-4_H-256_A-4" for call in hub.calls)
+    tokenizer = BertTokenizer.from_pretrained(folder)
+    assert tokenizer.tokenize("The Dog BARKS") == ["the", "dog", "bark", "##s"]  # uncased without tokenizer_config
+    model = BertForPreTraining.from_pretrained(folder)
+    ids = torch.tensor([[2, 5, 6, 7, 8, 3, 9, 3]])
+    segments = torch.tensor([[0, 0, 0, 0, 0, 0, 1, 1]])
+    with torch.no_grad():
+        theirs = reference(input_ids=ids, token_type_ids=segments)
+        mine = model(ids, segments)
+    assert torch.allclose(mine.mlm_logits, theirs.prediction_logits, atol=1e-5)
+    assert torch.allclose(mine.nsp_logits, theirs.seq_relationship_logits, atol=1e-5)
+
+
+def test_hub_model_dir_refuses_a_repository_without_weights(tmp_path):
+    repository = tmp_path / "repo"
+    repository.mkdir()
+    (repository / "config.json").write_text(json.dumps({"model_type": "bert", **SMALL}))
+    hub = _LocalHub(repository, tmp_path / "snapshot")
+    with pytest.raises(ValueError, match=r"^someone/not-bert: no config.json with model.safetensors or pytorch_model"):
+        pretrained.hub_model_dir("someone/not-bert", download=hub)
+    assert [call[2] for call in hub.calls][-1] == ["pytorch_model.bin"]
+
+
+def test_hub_model_dir_without_huggingface_hub_names_the_package(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_hub(name, *args, **kwargs):
+        if name.startswith("huggingface_hub"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_hub)
+    with pytest.raises(ValueError, match="pip install huggingface_hub"):
+        pretrained.hub_model_dir(pretrained.GOOGLE_BERT_MINI)
