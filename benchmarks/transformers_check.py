@@ -11,7 +11,7 @@ with padding to the longest in the batch, not the book's length buckets), and th
 epoch. If the book's code had a bug in any of the parts it does not share, the two would disagree.
 
 Usage (from the repository root; one thread, results written after every run, runs already there skipped):
-    python benchmarks/transformers_check.py --data ../shared/datasets/glue-sst2 --sizes 100 1000 \
+    python benchmarks/transformers_check.py --data ../shared/datasets/glue-sst2 --sizes 1000 \
         --book-results book/results/finetune-sst2-budget.json --output book/results/finetune-sst2-transformers.json
 """
 from __future__ import annotations
@@ -64,7 +64,9 @@ def fine_tune_with_transformers(model_folder, train, held, dev, lr: float, seed:
     import transformers
 
     torch.manual_seed(seed)
-    model = transformers.BertForSequenceClassification.from_pretrained(model_folder, num_labels=2)
+    # float32 as the book's loader gives: the book's weights are stored in float16, and transformers would
+    # otherwise keep that dtype and train in half precision on the CPU
+    model = transformers.BertForSequenceClassification.from_pretrained(model_folder, num_labels=2, dtype=torch.float32)
     model.train()
     steps_per_epoch = math.ceil(len(train) / batch_size)
     epochs = max(epochs, math.ceil(min_updates / steps_per_epoch))
