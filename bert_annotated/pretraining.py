@@ -347,7 +347,8 @@ def plot_accuracies(records: Sequence[dict], axis=None, nsp_baseline: float | No
     axis.set_ylim(0.0, 1.0)
     axis.set_ylabel(tr("accuracy", "准确率"))
     axis.set_title(tr("Pretraining accuracy", "预训练准确率"))
-    axis.legend(fontsize="small", loc="center right")
+    # beside the axes: inside, it would cover a curve of some run, wherever it went
+    axis.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     return axis.figure
 
 

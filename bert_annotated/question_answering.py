@@ -369,7 +369,7 @@ def train_qa(model, features: list, pad_token_id: int, epochs: int = 2, batch_si
     return losses
 
 
-# %% book/en/11_question_answering.md (code cell 33)
+# %% book/en/11_question_answering.md (code cell 34)
 def align_word_labels(tokenizer: BertTokenizer, words: list, labels: list, label_to_id: dict) -> dict:
     """[CLS] pieces [SEP] of `words`, the label id on each word's first piece, IGNORE_INDEX on the others."""
     if len(words) != len(labels):
@@ -675,7 +675,8 @@ def run_qa_command(argv=None, prog: str = "python -m bert_annotated.question_ans
     parser.add_argument("--start", nargs="+", default=["pretrained", "scratch"], choices=["pretrained", "scratch"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--data", default="../shared", help="folder holding datasets/squad-v1.1 and corpora/drcd-contexts")
-    parser.add_argument("--model", default=None, help="pretrained checkpoint folder (default: the book's model)")
+    parser.add_argument("--model", default=None, help="pretrained checkpoint folder, or all-MiniLM-L6-v2 for the "
+                                                      "control model (appendix E; default: the book's model)")
     parser.add_argument("--output", default="book/results")
     parser.add_argument("--train-questions", type=int, default=None, help="a fixed random subset (default: all)")
     parser.add_argument("--eval-questions", type=int, default=None, help="a fixed random subset (default: all)")
@@ -685,7 +686,10 @@ def run_qa_command(argv=None, prog: str = "python -m bert_annotated.question_ans
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
-    encoder, tokenizer = load_pretrained_encoder(args.model)
+    from bert_annotated.pretrained import BOOK_MODEL_NAME, CONTROL_MODEL_NAME, control_model_dir
+    encoder, tokenizer = load_pretrained_encoder(control_model_dir() if args.model == CONTROL_MODEL_NAME else args.model)
+    model_name = Path(args.model).name if args.model else BOOK_MODEL_NAME
+    tag = "" if model_name == BOOK_MODEL_NAME else "-" + model_name  # the book's model keeps the plain file names
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     for task in args.task:
@@ -697,10 +701,10 @@ def run_qa_command(argv=None, prog: str = "python -m bert_annotated.question_ans
             for start in args.start:
                 record = run_qa_experiment(task, start, seed, train, evaluation, encoder, tokenizer, split,
                                            args.max_seq_length, args.doc_stride, args.epochs, lr=args.lr, device=args.device)
-                record.update(command="python -m bert_annotated.question_answering " + " ".join(sys.argv[1:] if argv is None else argv),
+                record.update(model=model_name, command="python -m bert_annotated.question_answering " + " ".join(sys.argv[1:] if argv is None else argv),
                               date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                               torch_threads=torch.get_num_threads())
-                path = output / f"qa-{task}-{start}-seed{seed}.json"
+                path = output / f"qa-{task}-{start}{tag}-seed{seed}.json"
                 atomic_write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", path)
                 print(f"{path}: EM {record['em']:.1f}, F1 {record['f1']:.1f} ({record['train_seconds']:.0f} s)", flush=True)
 

@@ -458,6 +458,26 @@ def test_kernel_environment_silences_only_the_tqdm_warning(monkeypatch):
     assert "IProgress" not in result.stderr and "a real problem" in result.stderr
 
 
+def test_the_build_asks_for_encrypted_kernel_connections(monkeypatch):
+    """ipykernel warns once per chapter when its connection is plain TCP; the build provisions CurveZMQ keys."""
+    nbclient = pytest.importorskip("nbclient")
+    zmq = pytest.importorskip("zmq")
+    from traitlets.config import Config
+
+    monkeypatch.setattr(nbclient.NotebookClient, "create_kernel_manager", nbclient.NotebookClient.create_kernel_manager)
+    notebook = pytest.importorskip("nbformat").v4.new_notebook()
+    default = nbclient.NotebookClient(notebook).create_kernel_manager()
+    if not default.has_trait("transport_encryption") or not zmq.has("curve"):
+        pytest.skip("jupyter_client < 8.9 or pyzmq without CurveZMQ: nothing to ask for")
+    assert default.transport_encryption == "disabled"
+    bilingual.encrypt_kernel_connections(None, None)
+    bilingual.encrypt_kernel_connections(None, None)  # a second build in the same process wraps nothing twice
+    assert nbclient.NotebookClient(notebook).create_kernel_manager().transport_encryption == "auto"
+    config = Config()
+    config.KernelManager.transport_encryption = "disabled"  # a setting of the user's stays
+    assert nbclient.NotebookClient(notebook, config=config).create_kernel_manager().transport_encryption == "disabled"
+
+
 def test_binder_installs_the_cpu_build_of_pytorch():
     requirements = (ROOT / "binder" / "requirements.txt").read_text(encoding="utf-8")
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in requirements
@@ -480,6 +500,25 @@ def test_chinese_pages_get_the_themes_labels_in_chinese():
     page = '<button title="Toggle primary sidebar" aria-label="Main" data-bs-title="Color mode">Toggle primary sidebar</button>'
     assert bilingual.translate_attribute_labels(page, bilingual.EXTRA_ZH_LABELS) == (
         '<button title="显示或隐藏目录栏" aria-label="全书目录" data-bs-title="颜色模式">Toggle primary sidebar</button>')
+
+
+def test_folded_code_cells_have_chinese_toggles_on_chinese_pages():
+    from docutils import nodes
+
+    def page():
+        doctree = nodes.document(None, None)
+        toggle = nodes.container(prompt_show="Show code cell source", prompt_hide="Hide code cell source")
+        doctree += toggle
+        return doctree, toggle
+
+    doctree, toggle = page()
+    bilingual.translate_cell_toggles(None, doctree, "zh/03_attention")
+    assert (toggle["prompt_show"], toggle["prompt_hide"]) == ("显示代码", "隐藏代码")
+    doctree, toggle = page()
+    bilingual.translate_cell_toggles(None, doctree, "en/03_attention")
+    assert toggle["prompt_show"] == "Show code cell source"
+    assert bilingual.EXTRA_ZH_LABELS["Toggle hidden content"] == "显示或隐藏代码"  # the toggle's aria-label
+    assert (BOOK / "_static" / "bilingual.js").exists()  # the article header's sidebar buttons
 
 
 class _Relations:

@@ -143,6 +143,7 @@ def test_chinese_twin_has_identical_code_cells(english):
     for en, zh in zip(en_cells, zh_cells):
         where = f"{english.name}: code cell {en.index} (en line {en.line}, zh line {zh.line})"
         assert en.tags == zh.tags, f"{where}: tags differ between en and zh"
+        assert bool(en.alt) == bool(zh.alt), f"{where}: alt text in one language only"
         assert code_without_prose(en.source) == code_without_prose(zh.source), (
             f"{where} differs between en and zh (only comments and docstrings may differ)")
 
@@ -162,6 +163,10 @@ def test_our_parser_agrees_with_jupytext():
         our_tags = [list(c.tags) for c in exporter.parse_myst(path).code_cells]
         their_tags = [c.metadata.get("tags", []) for c in jupytext.read(path).cells if c.cell_type == "code"]
         assert our_tags == their_tags, path.name
+        our_alt = [c.alt for c in exporter.parse_myst(path).code_cells]
+        their_alt = [c.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+                     for c in jupytext.read(path).cells if c.cell_type == "code"]
+        assert our_alt == their_alt, path.name
 
 
 # ------------------------------------------------------------------ the exporter itself
@@ -212,6 +217,11 @@ def test_export_cli_writes_and_removes_stale_files(tmp_path):
     (code("#| export __init__\nX = 1"), 12, "'__init__' is written by the exporter"),
     (code("#| default_exp demo") + code(":tags: [remove-cell]\nX = 1"), 15, "unknown cell tag 'remove-cell'"),
     (code("#| default_exp demo") + code(":linenos:\nX = 1"), 15, "code-cell option ':linenos:' is not supported"),
+    (code("#| default_exp demo") + code(":tags: [hide-input]\n:linenos:\nX = 1"), 16, "option ':linenos:' is not"),
+    (code("#| default_exp demo") + code(':mystnb: {image: {alt: "a"}}\n:tags: [hide-input]\nX = 1'), 16, "in this order"),
+    (code("#| default_exp demo") + code(':mystnb: {image: {alt: "say \\"hi\\""}}\nX = 1'), 15, "in double quotes"),
+    (code("#| default_exp demo") + code(':mystnb: {image: {width: 50%}}\nX = 1'), 15, "in double quotes"),
+    (code("#| default_exp demo") + code(':mystnb: {image: {alt: " "}}\nX = 1'), 15, "empty alt text"),
 ])
 def test_malformed_markers_name_file_and_line(tmp_path, body, line, words):
     book = write_book(tmp_path, {"en/01_bad.md": body})
@@ -281,6 +291,22 @@ def test_hide_input_tag_is_parsed_and_exported_like_any_cell(tmp_path):
     notebook = jupytext.read(path)  # what nbval and the book run: the tag is metadata, the source is unchanged
     code_cells = [c for c in notebook.cells if c.cell_type == "code"]
     assert code_cells[2].metadata["tags"] == ["hide-input"] and code_cells[2].source == "print(TAU)"
+
+
+def test_alt_text_is_parsed_as_jupytext_and_myst_nb_read_it(tmp_path):
+    jupytext = pytest.importorskip("jupytext")
+    alt = "A box labelled x: one line, with commas, colons and 中文"
+    book = write_book(tmp_path, {"en/01_demo.md": code(f':tags: [hide-input]\n:mystnb: {{image: {{alt: "{alt}"}}}}\nX = 1')
+                                 + code(f':mystnb: {{image: {{alt: "{alt}"}}}}\nY = 2')})
+    path = book / "en" / "01_demo.md"
+    cells = exporter.parse_myst(path).code_cells
+    assert [(c.tags, c.alt, c.source, c.line) for c in cells] == [(("hide-input",), alt, "X = 1", 14),
+                                                                  ((), alt, "Y = 2", 18)]
+    for cell in (c for c in jupytext.read(path).cells if c.cell_type == "code"):  # what nbval and the notebooks read
+        assert cell.metadata["mystnb"] == {"image": {"alt": alt}}
+    myst_nb = pytest.importorskip("myst_nb.core.read")  # what the book renders from: the image's alt attribute
+    book_cells = myst_nb.read_myst_markdown_notebook(path.read_text(encoding="utf-8")).cells
+    assert [c.metadata.get("mystnb") for c in book_cells if c.cell_type == "code"] == [{"image": {"alt": alt}}] * 2
 
 
 def test_appendices_are_exported_after_the_numbered_chapters(tmp_path):

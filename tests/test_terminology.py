@@ -4,12 +4,14 @@ The glossaries are the source of truth (every preferred term is in both); the ta
 Chinese glossary lists, for each concept, the variants the book no longer uses, the English name a
 chapter may give once in parentheses (and, for some terms, must give on first use), and the one other
 translation (又译……) a chapter may mention once. Code cells, inline code, math, link targets and the
-front matter are not prose and are not checked; the Chinese text of figure labels, `tr("…", "中文")`
-in the code cells, is checked like prose.
+front matter are not prose and are not checked; the Chinese text that a code cell shows a reader is checked
+like prose: the second argument of every `tr("…", "中文")` (figure labels, printed headers and captions) and the
+alt text of a diagram (`:mystnb: {image: {alt: "…"}}`).
 """
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from pathlib import Path
 
@@ -92,6 +94,15 @@ def without_english_column(text: str) -> str:
     return "\n".join(row(line) for line in text.split("\n"))
 
 
+IDENTIFIER = re.compile(r"(?<![A-Za-z0-9_.])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?")
+
+
+def without_identifiers(text: str) -> str:
+    """Labels with their code names blanked: a label has no backticks, so `attention_mask` or `model.bert` is
+    written bare, and a name with an underscore or a dot in it is code, which the prose check skips too."""
+    return IDENTIFIER.sub(lambda m: blank(m.group(0)) if "_" in m.group(0) or "." in m.group(0) else m.group(0), text)
+
+
 def first_match_spans(patterns, body: str) -> list[tuple[int, int]]:
     """The span of the first match of each pattern: what a chapter may say once."""
     return [match.span() for pattern in patterns for match in [pattern.search(body)] if match]
@@ -106,6 +117,8 @@ def retired_uses(text: str, terms: list[dict], glossary: bool = False, name: str
     checks `body` (figure labels) instead of the prose; `name` selects the `pending` exemptions."""
     if body is None:
         body = without_english_column(prose(text)) if glossary else prose(text)
+    elif labels:
+        body = without_identifiers(body)
     pending_key = f"{name}#labels" if labels else name
     aliases = first_match_spans([alias for term in terms for alias in term["alias"]], body)
     hits = []
@@ -134,15 +147,28 @@ def retired_uses(text: str, terms: list[dict], glossary: bool = False, name: str
     return sorted(hits)
 
 
-def figure_labels(text: str) -> str:
-    """The Chinese text of every `tr("English", "中文")` in the code cells, one label per line.
+CELL_OPTION = re.compile(r":([\w-]+):\s*(.*)")  # a MyST cell option, `:tags: [hide-input]`, at the top of a cell
 
-    An f-string label keeps its literal parts; a label that is not a string (a dictionary lookup, say) has
-    its string constants checked instead."""
+
+def figure_labels(text: str) -> str:
+    """The Chinese text of every `tr("English", "中文")` in the code cells, and of every diagram's alt text, one
+    label per line.
+
+    A `tr` call is found with `ast` wherever it is: a figure label, a printed header, a table caption. An f-string
+    label keeps its literal parts; a label that is not a string (a dictionary lookup, say) has its string constants
+    checked instead. The alt text comes from the cell option `:mystnb: {image: {alt: "…"}}`."""
     cells = re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```", text, flags=re.S | re.M)
     labels = []
     for cell in cells:
-        source = re.sub(r"^(\s*)[%!].*$", r"\1pass", re.sub(r"^:tags:.*$", "", cell, flags=re.M), flags=re.M)
+        lines = cell.split("\n")
+        options = [CELL_OPTION.fullmatch(line) for line in itertools.takewhile(CELL_OPTION.fullmatch, lines)]
+        for option in options:
+            metadata = yaml.safe_load(option.group(2)) if option.group(1) == "mystnb" else None
+            alt = ((metadata or {}).get("image") or {}).get("alt")
+            if isinstance(alt, str):
+                labels.append(alt.replace("\n", " "))
+        code = "\n".join([""] * len(options) + lines[len(options):])  # option lines blanked: line numbers kept
+        source = re.sub(r"^(\s*)[%!].*$", r"\1pass", code, flags=re.M)
         calls = [node for node in ast.walk(ast.parse(source))
                  if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "tr" and len(node.args) >= 2]
         for node in sorted(calls, key=lambda call: (call.lineno, call.col_offset)):
@@ -193,14 +219,18 @@ def test_the_checker_wants_the_english_once_on_first_use_and_allows_one_declared
     assert retired_uses("# 标题\n层归一化（LayerNorm）\n", terms, glossary=True) == []
 
 
-def test_figure_labels_are_read_from_tr_calls_and_checked_without_the_first_use_rule():
+def test_labels_are_read_from_tr_calls_and_alt_text_and_checked_without_the_first_use_rule():
     text = ("正文。\n```{code-cell} ipython3\n:tags: [hide-input]\n"
             "axis.set_xlabel(tr('dev accuracy', 'dev 准确率'))\nprint('dev')\n"
-            "axis.set_title(tr(f'{n} steps', f'{n} 步，补齐后'))\nlabel = tr('LayerNorm', '层归一化（LayerNorm）')\n```\n")
+            "axis.set_title(tr(f'{n} steps', f'{n} 步，补齐后'))\nlabel = tr('LayerNorm', '层归一化（LayerNorm）')\n```\n"
+            "```{code-cell} ipython3\n:tags: [hide-input]\n:mystnb: {image: {alt: \"被遮盖的词元\"}}\n"
+            "print(f'{n:5d}', tr('{} tokens: {}', '{} 个 token：{}').format(n, tr('none', '无')))\n"
+            "print(tr('attention_mask, state_dict()', 'attention_mask 与 model.state_dict()'))\n```\n")
     labels = figure_labels(text)
-    assert labels.split("\n") == ["dev 准确率", " 步，补齐后", "层归一化（LayerNorm）"]
+    assert labels.split("\n") == ["dev 准确率", " 步，补齐后", "层归一化（LayerNorm）", "被遮盖的词元", "{} 个 token：{}", "无",
+                                   "attention_mask 与 model.state_dict()"]  # code names are not checked
     found = [(line, variant) for line, variant, _ in retired_uses(text, load_terms(), labels=True, body=labels)]
-    assert found == [(1, "dev"), (2, "补齐")]
+    assert found == [(1, "dev"), (2, "补齐"), (4, "遮盖"), (5, "token")]
 
 
 def chinese_pages():

@@ -9,7 +9,9 @@ Every other line of `bert_annotated/` comes from the notebooks in `book/en/`:
   every notebook in book order (the numbered chapters, then the appendices), so a chapter can feed
   several modules and a chapter's plumbing can live in an appendix, in the same module;
 * a code cell may open with the MyST option `:tags: [hide-input]`: the book folds its input away
-  (imports, plumbing); jupytext, nbval and this exporter still read and run it;
+  (imports, plumbing); jupytext, nbval and this exporter still read and run it. A cell that draws a
+  diagram also gives its image's alt text, `:mystnb: {image: {alt: "..."}}` (MyST-NB's cell metadata),
+  in the language of its edition;
 * `bert_annotated/__init__.py` re-exports the names of `TOP_LEVEL` (what a user needs); everything
   else is imported from its own module (`from bert_annotated.training import atomic_save`);
 * `bert_annotated/data/corpus_{en,zh}.txt` is the book's own prose, one sentence per line,
@@ -29,6 +31,7 @@ from pathlib import Path
 DIRECTIVES = {"default_exp", "export"}
 CELL_TAGS = {"hide-input"}  # MyST cell tags the book may use (`:tags: [hide-input]` as a cell's first line)
 TAGS_LINE = re.compile(r"^:tags:\s*\[(?P<tags>[^\]]*)\]\s*$")
+ALT_LINE = re.compile(r'^:mystnb:\s*\{\s*image:\s*\{\s*alt:\s*"(?P<alt>[^"\\]*)"\s*\}\s*\}\s*$')  # an image's alt text
 CHAPTER_PATTERNS = ("[0-9][0-9]_*.md", "appendix_*.md")  # numbered chapters first, then the appendices
 
 # The names `import bert_annotated` offers: the tokenizer, the configurations, the models, the pretraining
@@ -58,6 +61,7 @@ class CodeCell:
     line: int  # 1-based line of the cell's first source line in the .md file
     source: str
     tags: tuple[str, ...] = ()  # MyST cell tags, e.g. ('hide-input',)
+    alt: str = ""  # the alt text of the image the cell shows (`:mystnb: {image: {alt: "..."}}`), or ""
 
 
 def chapter_paths(folder: Path) -> list[Path]:
@@ -96,29 +100,43 @@ def parse_myst(path: Path) -> Notebook:
         if end == len(lines):
             raise ExportError(f"{path}:{position + 1}: code cell is never closed; add a line '{fence}'")
         body = lines[start:end]
-        tags = cell_tags(body, path, start + 1)
-        first = start + 1 + (1 if tags else 0)
-        notebook.code_cells.append(CodeCell(len(notebook.code_cells), first, "\n".join(body[1 if tags else 0:]), tags))
+        tags, alt, options = cell_options(body, path, start + 1)
+        notebook.code_cells.append(CodeCell(len(notebook.code_cells), start + 1 + options, "\n".join(body[options:]),
+                                            tags, alt))
         position = end + 1
     notebook.markdown.append("\n".join(prose))
     return notebook
 
 
-def cell_tags(body: list[str], path: Path, line: int) -> tuple[str, ...]:
-    """The tags of a cell opening with `:tags: [hide-input]`; any other cell option is an error."""
-    if not body or not (body[0].startswith(":") or body[0].strip() == "---"):
-        return ()
-    match = TAGS_LINE.match(body[0])
-    if not match:
-        raise ExportError(f"{path}:{line}: code-cell option '{body[0].strip()}' is not supported; "
-                          "the only option is ':tags: [hide-input]'")
+def cell_options(body: list[str], path: Path, line: int) -> tuple[tuple[str, ...], str, int]:
+    """The options a cell opens with, one line each and in this order: `:tags: [hide-input]`, then
+    `:mystnb: {image: {alt: "..."}}`. Returns (tags, alt text, number of option lines); any other option is an error."""
+    tags, alt, count = (), "", 0
+    if body and TAGS_LINE.match(body[0]):
+        tags, count = cell_tags(body[0], path, line), 1
+    if count < len(body) and ALT_LINE.match(body[count]):
+        alt = ALT_LINE.match(body[count]).group("alt").strip()
+        if not alt:
+            raise ExportError(f"{path}:{line + count}: empty alt text; describe the image in a sentence")
+        count += 1
+    if count < len(body) and body[count].startswith(":mystnb:"):
+        raise ExportError(f"{path}:{line + count}: write the alt text as ':mystnb: {{image: {{alt: \"...\"}}}}' on one "
+                          "line, in double quotes, without '\"' or '\\' inside")
+    if count < len(body) and (body[count].startswith(":") or (count == 0 and body[0].strip() == "---")):
+        raise ExportError(f"{path}:{line + count}: code-cell option '{body[count].strip()}' is not supported; "
+                          "the options are ':tags: [hide-input]' and ':mystnb: {image: {alt: \"...\"}}', "
+                          "one line each, in this order")
+    return tags, alt, count
+
+
+def cell_tags(option: str, path: Path, line: int) -> tuple[str, ...]:
+    """The tags of a `:tags: [hide-input]` line; an unknown tag is an error."""
+    match = TAGS_LINE.match(option)
     tags = tuple(tag.strip().strip("'\"") for tag in match.group("tags").split(",") if tag.strip())
     unknown = [tag for tag in tags if tag not in CELL_TAGS]
     if unknown or not tags:
         raise ExportError(f"{path}:{line}: unknown cell tag {unknown[0] if unknown else '(none)'!r}; "
                           f"known tags: {', '.join(sorted(CELL_TAGS))}")
-    if len(body) > 1 and body[1].startswith(":"):
-        raise ExportError(f"{path}:{line + 1}: a code cell takes one option line, ':tags: [hide-input]'")
     return tags
 
 

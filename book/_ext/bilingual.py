@@ -29,6 +29,13 @@
   the build's environment before execution), and ``OMP_NUM_THREADS`` defaults to
   ``bert_annotated.runtime.cpu_thread_count()``: a plain ``jupyter-book build book`` runs exactly
   as ``make book`` does.
+* The build talks to those kernels over CurveZMQ-encrypted sockets (jupyter_client's
+  ``KernelManager.transport_encryption = "auto"``), so that ipykernel does not warn "Kernel is
+  running over TCP without encryption" once per chapter.
+* On Chinese pages the toggle of a folded code cell (``hide-input``) reads "显示代码" / "隐藏代码"
+  instead of MyST-NB's "Show code cell source" / "Hide code cell source".
+* ``_static/bilingual.css`` widens the text column (folding the page's contents behind a button from
+  1200 to 1599 px); ``_static/bilingual.js`` makes the article header's two sidebar buttons work.
 """
 from __future__ import annotations
 
@@ -234,6 +241,7 @@ EXTRA_ZH_LABELS = {
     "Link to this definition": "指向本定义的链接",
     "Main": "全书目录",
     "Page": "本页目录",
+    "Toggle hidden content": "显示或隐藏代码",  # MyST-NB: the toggle of a folded code cell
 }
 _LABEL_ATTRIBUTE = re.compile(r'(?P<attribute>\b(?:title|aria-label|data-bs-title|placeholder)=")(?P<label>[^"<>]+)"')
 
@@ -359,6 +367,59 @@ def set_kernel_environment(app, config):
     os.environ.update(kernel_environment(config.kernel_environment, dict(os.environ)))
 
 
+# ------------------------------------------------------------------ encrypted kernel connections
+def encrypt_kernel_connections(app, config):
+    """Have the kernels that run the chapters use CurveZMQ, which ipykernel >= 7.4 asks for.
+
+    ipykernel warns "Kernel is running over TCP without encryption ..." when its manager gives it no
+    CurveZMQ keys; jupyter_client (>= 8.9) provisions them when ``KernelManager.transport_encryption`` is
+    "auto" and the kernelspec declares ``supported_encryption: curve`` (ipykernel's does). That setting is
+    traitlets configuration, which MyST-NB and jupyter-cache have no way to pass to the NotebookClient
+    that starts the kernels, so the client's kernel managers get it here. Nothing changes with an older
+    jupyter_client, with a pyzmq built without CurveZMQ, or where "transport_encryption" is configured.
+    """
+    try:
+        import zmq
+        from nbclient import NotebookClient
+    except ImportError:
+        return
+    if getattr(NotebookClient.create_kernel_manager, "encrypts_kernel_connections", False) or not zmq.has("curve"):
+        return
+    create_kernel_manager = NotebookClient.create_kernel_manager
+
+    def create_encrypted_kernel_manager(client):
+        manager = create_kernel_manager(client)
+        sections = [manager.config.get(cls.__name__, {}) for cls in type(manager).mro()]
+        configured = any("transport_encryption" in section for section in sections)
+        if manager.has_trait("transport_encryption") and not configured and manager.transport_encryption == "disabled":
+            manager.transport_encryption = "auto"
+        return manager
+
+    create_encrypted_kernel_manager.encrypts_kernel_connections = True
+    NotebookClient.create_kernel_manager = create_encrypted_kernel_manager
+
+
+# ------------------------------------------------------------------ folded code cells in Chinese
+# MyST-NB's labels of a `hide-input` cell's toggle (its defaults, "Show code cell {type}" with {type}
+# source, content, output or outputs: one setting for the whole build) and their Chinese.
+ZH_CELL_TOGGLES = {
+    "Show code cell source": "显示代码", "Hide code cell source": "隐藏代码",
+    "Show code cell content": "显示代码单元", "Hide code cell content": "隐藏代码单元",
+    "Show code cell output": "显示输出", "Hide code cell output": "隐藏输出",
+    "Show code cell outputs": "显示输出", "Hide code cell outputs": "隐藏输出",
+}
+
+
+def translate_cell_toggles(app, doctree, docname):
+    """On zh/ pages, the toggles that MyST-NB put on folded cells (after its HideInputCells post-transform)."""
+    if page_language(docname) != "zh":
+        return
+    for node in doctree.findall(nodes.Element):
+        for key in ("prompt_show", "prompt_hide"):
+            if node.get(key) in ZH_CELL_TOGGLES:
+                node[key] = ZH_CELL_TOGGLES[node[key]]
+
+
 CHAPTER_TABLE_MARKER = "<!-- chapter-table -->"
 HEADING_NUMBER = re.compile(r"^#\s+(?:(?P<number>\d\d)|(?:Appendix|附录)\s+(?P<letter>[A-Z]))\s*·\s*(?P<title>.+?)\s*$")
 
@@ -398,6 +459,7 @@ def setup(app):
     app.connect("source-read", insert_chapter_table)
     app.add_config_value("kernel_environment", {}, "env", [dict])
     app.connect("config-inited", set_kernel_environment)
+    app.connect("config-inited", encrypt_kernel_connections)
     app.connect("html-page-context", translate_site_labels, priority=600)  # after sphinx-book-theme's (500)
     app.connect("html-page-context", keep_prev_next_in_language, priority=450)
     app.connect("build-finished", translate_written_pages)
@@ -406,5 +468,7 @@ def setup(app):
     app.connect("html-page-context", point_launch_buttons_at_notebooks, priority=900)
     app.connect("doctree-read", check_executed_notebook)
     app.connect("doctree-resolved", remove_breaks_in_chinese)
+    app.connect("doctree-resolved", translate_cell_toggles)
     app.add_css_file("bilingual.css")
+    app.add_js_file("bilingual.js")  # the article header's sidebar buttons
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
