@@ -411,7 +411,7 @@ def write_checkpoint(directory, config: BertConfig, hf_state_dict: dict, archite
     return directory
 
 
-# %% book/en/appendix_e_checkpoint_folders.md (code cell 21)
+# %% book/en/appendix_e_checkpoint_folders.md (code cell 22)
 _POSITIVE_INT_FIELDS = (
     "vocab_size",
     "hidden_size",
@@ -454,7 +454,7 @@ def _check_config(config: BertConfig) -> None:
         )
 
 
-# %% book/en/appendix_e_checkpoint_folders.md (code cell 23)
+# %% book/en/appendix_e_checkpoint_folders.md (code cell 24)
 def _check_inputs(config: BertConfig, input_ids, token_type_ids, attention_mask) -> None:
     """One ValueError, naming the value and the limit, for inputs BertModel cannot run on."""
     if input_ids.dim() != 2:
