@@ -179,6 +179,19 @@ def static_problems(page_html: str) -> list[str]:
     return problems
 
 
+PHONE_VIEWPORT = {"width": 375, "height": 800}
+# output images drawn wider than 600 px must be shown at 600 px or more (bilingual.css), and the page must not scroll
+PHONE_REPORT = """() => {
+  const shrunk = [];
+  for (const img of document.querySelectorAll("div.cell_output img")) {
+    if (img.naturalWidth >= 600 && img.getBoundingClientRect().width < 599) {
+      shrunk.push([img.getAttribute("src"), img.naturalWidth, Math.round(img.getBoundingClientRect().width)]);
+    }
+  }
+  return {shrunk, pageWidth: document.documentElement.scrollWidth};
+}"""
+
+
 def free_port() -> int:
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -263,6 +276,7 @@ class Checker:
         tab.wait_for_timeout(100)
         shot = self.screenshots / (page_name[: -len(".html")].replace("/", "__") + ".png")
         tab.screenshot(path=str(shot), full_page=True)
+        phone = self.phone_problems(tab) if is_chapter(page_name) else []
         tab.close()
 
         self.math_counts[page_name] = report["mathCount"]
@@ -280,6 +294,7 @@ class Checker:
         for error in report["mathErrors"]:
             problems.append(f"MathJax error: {error!r}")
         problems += static_problems((self.site / page_name).read_text(encoding="utf-8"))
+        problems += phone
         language = page_name.split("/", 1)[0] if "/" in page_name else None
         if language in ("en", "zh") and not report["hasSwitch"]:
             problems.append("no English / 中文 language switch at the top of the page")
@@ -293,6 +308,18 @@ class Checker:
                 problems.append(f'<html lang="{report["lang"]}">, expected zh-CN')
         if language == "en" and report["lang"] != "en":
             problems.append(f'<html lang="{report["lang"]}">, expected en')
+        return problems
+
+    @staticmethod
+    def phone_problems(tab) -> list[str]:
+        """At a phone's width (375 px) a wide figure keeps 600 px and scrolls in its output area; the page does not."""
+        tab.set_viewport_size(PHONE_VIEWPORT)
+        tab.wait_for_timeout(100)
+        report = tab.evaluate(PHONE_REPORT)
+        problems = [f"at {PHONE_VIEWPORT['width']} px a figure of {natural} px is shrunk to {shown} px "
+                    f"(labels unreadable): {src}" for src, natural, shown in report["shrunk"]]
+        if report["pageWidth"] > PHONE_VIEWPORT["width"] + 1:
+            problems.append(f"at {PHONE_VIEWPORT['width']} px the page itself is {report['pageWidth']} px wide")
         return problems
 
     def check_links(self) -> dict[str, list[str]]:
