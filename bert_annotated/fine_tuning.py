@@ -534,8 +534,8 @@ def fine_tuning_main(argv=None, prog: str = "python -m bert_annotated.fine_tunin
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     command = "python -m bert_annotated.fine_tuning " + shlex.join(sys.argv[1:] if argv is None else argv)
-    from bert_annotated.pretrained import CONTROL_MODEL_NAME, book_model_dir, control_model_dir
-    model = str(control_model_dir()) if args.model == CONTROL_MODEL_NAME else args.model or str(book_model_dir())
+    from bert_annotated.pretrained import resolve_model_dir
+    model = str(resolve_model_dir(args.model))
     run_experiment(args.task, args.data, model, args.output, args.sizes, tuple(args.seeds), tuple(args.lrs),
                    args.search_size, tuple(args.starts), args.max_length, args.epochs, args.batch_size,
                    args.held_out, args.dev_examples, device=args.device, command=command,

@@ -686,8 +686,8 @@ def run_qa_command(argv=None, prog: str = "python -m bert_annotated.question_ans
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
-    from bert_annotated.pretrained import BOOK_MODEL_NAME, CONTROL_MODEL_NAME, control_model_dir
-    encoder, tokenizer = load_pretrained_encoder(control_model_dir() if args.model == CONTROL_MODEL_NAME else args.model)
+    from bert_annotated.pretrained import BOOK_MODEL_NAME, resolve_model_dir
+    encoder, tokenizer = load_pretrained_encoder(resolve_model_dir(args.model))
     model_name = Path(args.model).name if args.model else BOOK_MODEL_NAME
     tag = "" if model_name == BOOK_MODEL_NAME else "-" + model_name  # the book's model keeps the plain file names
     output = Path(args.output)
