@@ -4,7 +4,8 @@
 #                  with exactly `jupyter-book build book` (executes every chapter; HTML in _build/html)
 #   make export    regenerate bert_annotated/ from the English chapters
 #   make notebooks write notebooks/<lang>/NN_topic.ipynb (for Jupyter, Colab and Binder) from the chapters
-#   make book-check load every page of _build/html in headless Chromium; screenshots in _build/screenshots
+#   make book-check load every page of _build/html in headless Chromium; screenshots in _build/screenshots;
+#                  then run chapter 09's live model in the page and compare it with PyTorch (_build/live-check.json)
 #   make pretrain  pretrain a small BERT on the embedded corpus (CPU: about a minute)
 #   make install-notebook  install JupyterLab + jupytext: open book/en/NN_topic.md as a notebook
 
@@ -67,6 +68,7 @@ book: install-book export notebooks
 
 book-check: install-check
 	$(PYTHON) tools/book_check.py --site _build/html --screenshots _build/screenshots
+	$(PYTHON) tools/live_check.py --site _build/html --output _build/live-check.json
 
 pretrain: install
 	bert-annotated pretrain

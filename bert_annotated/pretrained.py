@@ -58,7 +58,7 @@ def print_fill_mask_table(predictions_by_text: dict) -> None:
         print(f"| {text} | " + " | ".join(cells) + " |")
 
 
-# %% book/en/09_using_bert.md (code cell 8)
+# %% book/en/09_using_bert.md (code cell 9)
 class ProbeResult(NamedTuple):
     text: str
     expected: str
@@ -81,7 +81,7 @@ def run_probes(model, tokenizer, probes, top_k: int = 5) -> list:
     return results
 
 
-# %% book/en/09_using_bert.md (code cell 10)
+# %% book/en/09_using_bert.md (code cell 11)
 def read_wikitext_paragraphs(path) -> list:
     """Paragraphs of WikiText-2's raw test file, headings (' = Title = ', ' = = Section = = ') left out."""
     path = Path(path)
@@ -116,7 +116,7 @@ CLOZE_CORPORA = {"en": ("wikitext-2/raw/wiki.test.raw", read_wikitext_paragraphs
                  "zh": ("drcd-contexts/drcd_contexts.txt", read_drcd_paragraphs)}  # under ../shared/corpora
 
 
-# %% book/en/09_using_bert.md (code cell 11)
+# %% book/en/09_using_bert.md (code cell 12)
 def cloze_windows(tokenizer: BertTokenizer, paragraphs, seq_len: int = 128, max_windows=None, seed: int = 0) -> list:
     """Token ids of the paragraphs in windows of at most seq_len - 2 pieces (room for [CLS] and [SEP])."""
     order = list(range(len(paragraphs)))
@@ -132,7 +132,7 @@ def cloze_windows(tokenizer: BertTokenizer, paragraphs, seq_len: int = 128, max_
     return windows
 
 
-# %% book/en/09_using_bert.md (code cell 12)
+# %% book/en/09_using_bert.md (code cell 13)
 @torch.no_grad()
 def cloze_evaluation(model, tokenizer: BertTokenizer, windows, mask_fraction: float = 0.15,
                      batch_size: int = 32, seed: int = 0) -> dict:
@@ -174,7 +174,7 @@ def cloze_evaluation(model, tokenizer: BertTokenizer, windows, mask_fraction: fl
             "unigram_guesses": tokenizer.convert_ids_to_tokens(frequent.tolist())}
 
 
-# %% book/en/09_using_bert.md (code cell 14)
+# %% book/en/09_using_bert.md (code cell 15)
 @torch.no_grad()
 def nearest_tokens(model: nn.Module, tokenizer: BertTokenizer, token: str, k: int = 8):
     """The k WordPieces whose input embeddings have the highest cosine similarity to `token`'s."""
@@ -189,7 +189,7 @@ def nearest_tokens(model: nn.Module, tokenizer: BertTokenizer, token: str, k: in
     return [(tokenizer.convert_ids_to_tokens(int(index)), float(value)) for value, index in zip(top.values, top.indices)]
 
 
-# %% book/en/09_using_bert.md (code cell 16)
+# %% book/en/09_using_bert.md (code cell 17)
 ATTENTION_TARGETS = ("[CLS]", "[SEP]", "previous", "next")
 
 

@@ -370,7 +370,7 @@ def test_chapters_open_with_goals_and_end_with_summary_and_exercises():
                 "06_next_sentence", "07_pretraining_data", "08_pretraining", "09_using_bert", "10_fine_tuning", "11_question_answering",
                 "12_after_bert", "appendix_a_training_runs", "appendix_b_command_line", "appendix_c_runtime",
                 "appendix_d_fast_vocabulary", "appendix_e_checkpoint_folders", "appendix_f_corpora",
-                "appendix_g_classification_data", "appendix_h_qa_data", "appendix_i_diagrams"]
+                "appendix_g_classification_data", "appendix_h_qa_data", "appendix_i_diagrams", "appendix_j_live_model"]
     headings = {"en": ("What you will learn", "## Summary", "## Exercises"), "zh": ("本章你将学到", "## 小结", "## 练习")}
     for language, (goals, summary, exercises) in headings.items():
         for name in finished:
@@ -568,3 +568,13 @@ def test_landing_page_chapter_table_comes_from_the_toc():
     assert "| 11 | [Question answering](en/11_question_answering.md) |" in table
     assert "| A | [Training runs that survive](en/appendix_a_training_runs.md) | [经得起中断的训练]" in table
     assert bilingual.page_title(BOOK / "zh" / "04_encoder.md") == ("04", "编码器")
+
+
+def test_notebooks_show_a_literalinclude_as_the_included_code():
+    context = make_notebooks.Context("en", {})
+    body = ":language: javascript\n:start-after: book-excerpt-start\n:end-before: book-excerpt-end"
+    rendered = make_notebooks.render_directive("literalinclude", "../_static/live/bert-live.js", body, context)
+    script = (BOOK / "_static" / "live" / "bert-live.js").read_text(encoding="utf-8")
+    assert rendered.startswith("```javascript\n  /* The encoder on one sequence") and rendered.endswith("\n  };\n```")
+    assert "Model.prototype.mlmProbabilities" in rendered and "book-excerpt" not in rendered
+    assert rendered[len("```javascript\n"):-len("\n```")] in script

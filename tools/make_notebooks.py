@@ -298,6 +298,9 @@ def render_directive(name: str, argument: str, body: str, context: Context) -> s
         alt = str(options.get("alt") or caption.split("\n")[0] or argument)
         picture = f"![{alt}]({resource_url(argument, context)})"
         return picture + (f"\n\n*{caption}*" if caption else "")
+    if name == "literalinclude":
+        language = str(options.get("language", ""))
+        return f"```{language}\n{included_lines(argument, options, context)}\n```"
     if name == "glossary":
         return glossary(body, context)
     if name in DROPPED_DIRECTIVES:
@@ -306,6 +309,16 @@ def render_directive(name: str, argument: str, body: str, context: Context) -> s
         return body if argument.strip() == "html" else ""
     heading = f"**{convert_prose(argument, context)}**\n\n" if argument else ""
     return heading + convert_markdown(body, context)  # only, div, card, list-table...: their content
+
+
+def included_lines(path: str, options: dict, context: Context) -> str:
+    """A {literalinclude}'s text (path relative to the chapter), between its :start-after: and :end-before: lines."""
+    text = (Path(__file__).resolve().parents[1] / "book" / context.language / path).resolve().read_text(encoding="utf-8")
+    if options.get("start-after"):
+        text = text.split(str(options["start-after"]), 1)[1].split("\n", 1)[1]
+    if options.get("end-before"):
+        text = text.split(str(options["end-before"]), 1)[0].rsplit("\n", 1)[0]
+    return text.rstrip("\n")
 
 
 def glossary(body: str, context: Context) -> str:
