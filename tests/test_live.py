@@ -159,7 +159,10 @@ def test_a_sphinx_build_adds_the_script_to_the_widget_page_only_and_exports_the_
     source = tmp_path / "source"
     source.mkdir()
     (source / "conf.py").write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'book' / '_ext')!r})\n"
-                                    f"extensions = ['live_model']\nhtml_static_path = [{str(ROOT / 'book' / '_static')!r}]\n")
+                                    f"extensions = ['live_model']\nhtml_static_path = [{str(ROOT / 'book' / '_static')!r}]\n"
+                                    # what Jupyter Book does with every .js and .css under _static
+                                    "html_js_files = ['bilingual.js', 'live/bert-live.js']\n"
+                                    "html_css_files = ['live/bert-live.css']\n")
     (source / "index.md").write_text("Index\n=====\n\n.. toctree::\n\n   widget\n   plain\n")
     (source / "index.rst").write_text((source / "index.md").read_text())
     (source / "index.md").unlink()
@@ -170,7 +173,7 @@ def test_a_sphinx_build_adds_the_script_to_the_widget_page_only_and_exports_the_
     app.build()
     # the page written after the widget's must not inherit its script
     widget, plain = (tmp_path / "html" / "a_widget.html").read_text(), (tmp_path / "html" / "b_plain.html").read_text()
-    assert widget.count("_static/live/bert-live.js") == 1 and 'defer="defer"' in widget
-    assert "bert-live" not in plain
+    assert widget.count("_static/live/bert-live.js") == 1 and widget.count("_static/live/bert-live.css") == 1
+    assert 'defer="defer"' in widget and "bert-live" not in plain and "bilingual.js" in plain
     manifest = json.loads((tmp_path / "html" / "_static" / "live" / f"{BROWSER_MODEL_NAME}.json").read_text())
     assert (tmp_path / "html" / "_static" / "live" / manifest["weights_file"]).stat().st_size == manifest["weights_bytes"]

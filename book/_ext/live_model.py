@@ -16,6 +16,15 @@ from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 LIVE_FOLDER = ("_static", "live")
+LIVE_ASSETS = ("live/bert-live.js", "live/bert-live.css")
+
+
+def keep_live_assets_off_other_pages(app, config):
+    """Jupyter Book adds every .js and .css under _static to every page; these two belong on widget pages only."""
+    def is_live(entry):
+        return (entry[0] if isinstance(entry, (tuple, list)) else entry) in LIVE_ASSETS
+    config.html_js_files = [entry for entry in config.html_js_files if not is_live(entry)]
+    config.html_css_files = [entry for entry in config.html_css_files if not is_live(entry)]
 
 
 def add_live_script(app, pagename, templatename, context, doctree):
@@ -47,6 +56,7 @@ def export_live_model(app, exception):
 
 
 def setup(app):
+    app.connect("config-inited", keep_live_assets_off_other_pages)
     app.connect("html-page-context", add_live_script)
     app.connect("build-finished", export_live_model)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
