@@ -16,6 +16,8 @@ from typing import Callable, Sequence
 import torch
 import torch.distributed as dist
 
+from bert_annotated.attention import check_head_split
+from bert_annotated.embeddings import check_sequence_length
 from bert_annotated.masked_lm import MaskedLMMasker
 from bert_annotated.model import SAFETENSORS_FILE, BertConfig
 from bert_annotated.pretraining import PRECISIONS, resolve_device
@@ -201,20 +203,14 @@ def _configs_from_flags(args, vocab_size: int, pad_token_id: int, device: str, o
     preset = preset_for(resolve_device(device))
     sizes = {name: getattr(args, name) or preset[name] for name in MODEL_OPTIONS}
     hidden, heads = sizes["hidden_size"], sizes["num_attention_heads"]
-    if hidden % heads != 0:  # said in flags; BertConfig would say it in field names
-        nearest = min((d for d in range(1, hidden + 1) if hidden % d == 0), key=lambda d: (abs(d - heads), -d))
-        raise ValueError(f"hidden size {hidden} is not divisible by {heads} attention heads; use --attn_heads "
-                         f"{nearest} (a divisor of {hidden}), or --hidden {heads * (hidden // nearest)} for "
-                         f"{heads} heads of {hidden // nearest}")
+    check_head_split(hidden, heads, ("--attn_heads {}", "--hidden {}"))  # chapter 03's rule, in the flags
     model_config = BertConfig(vocab_size=vocab_size, **sizes, intermediate_size=4 * hidden,
                               hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
                               pad_token_id=pad_token_id)
     values = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingConfig)
               if field.name not in _PROGRAM_FIELDS}
     values.update({name: preset[name] for name in _PRESET_FIELDS if values[name] is None})
-    if values["seq_len"] > model_config.max_position_embeddings:
-        raise ValueError(f"--seq_len {values['seq_len']} is larger than max_position_embeddings "
-                         f"{model_config.max_position_embeddings}; use --seq_len {model_config.max_position_embeddings} or less")
+    check_sequence_length(values["seq_len"], model_config.max_position_embeddings, "--seq_len", "use a smaller --seq_len")
     betas = [given if given is not None else beta for given, beta in zip((args.adam_beta1, args.adam_beta2), values["adam_betas"])]
     values.update(output_dir=str(output_dir), device=device, max_steps=max_steps, epochs=epochs, adam_betas=tuple(betas))
     return model_config, TrainingConfig(**values)

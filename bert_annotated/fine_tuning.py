@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bert_annotated.model import BertConfig, BertModel, init_bert_weights, read_config
-from bert_annotated.pretraining import build_optimizer, build_scheduler
+from bert_annotated.pretraining import apply_update, build_optimizer, build_scheduler
+from bert_annotated.pretraining_data import pad_to_longest
 
 
 # %% book/en/10_fine_tuning.md (code cell 3)
@@ -87,14 +88,8 @@ def encode_examples(tokenizer, examples, max_length: int) -> list:
 
 def collate(items, device="cpu") -> dict:
     """Pad a list of encoded examples to the longest one: tensors (batch, seq) and labels (batch,)."""
-    longest = max(len(item["input_ids"]) for item in items)
-    batch = {name: torch.zeros(len(items), longest, dtype=torch.long)
-             for name in ("input_ids", "token_type_ids", "attention_mask")}  # [PAD] has id 0 in BERT vocabularies
-    for row, item in enumerate(items):
-        length = len(item["input_ids"])
-        batch["input_ids"][row, :length] = torch.tensor(item["input_ids"])
-        batch["token_type_ids"][row, :length] = torch.tensor(item["token_type_ids"])
-        batch["attention_mask"][row, :length] = 1
+    padded = pad_to_longest([item["input_ids"] for item in items], [item["token_type_ids"] for item in items])
+    batch = dict(zip(("input_ids", "token_type_ids", "attention_mask"), padded))  # chapter 07's padding; [PAD] is 0
     batch["labels"] = torch.tensor([item["label"] for item in items])
     return {name: tensor.to(device) for name, tensor in batch.items()}
 
@@ -184,11 +179,8 @@ def fine_tune(model, train, held_out, epochs: int = 3, batch_size: int = 16, lr:
         for indices in length_batches(lengths, batch_size, rng):
             batch = collate([train[index] for index in indices], device)
             loss = model(**batch).loss
-            optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
+            apply_update(model, optimizer, scheduler)  # chapter 08's: clip, step, clear, schedule
             losses.append(loss.item())
         if epoch not in scored_epochs(epochs):
             continue

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert_annotated.attention import MultiHeadSelfAttention
-from bert_annotated.embeddings import BertEmbeddings
+from bert_annotated.attention import MultiHeadSelfAttention, check_head_split
+from bert_annotated.embeddings import BertEmbeddings, check_sequence_length
 
 
 # %% book/en/04_encoder.md (code cell 5)
@@ -221,6 +221,7 @@ class BertModel(nn.Module):
 import json
 
 from bert_annotated.runtime import atomic_write, atomic_write_text, read_json_object
+from bert_annotated.tokenization import check_vocab_size
 
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
@@ -398,9 +399,8 @@ def write_checkpoint(directory, config: BertConfig, hf_state_dict: dict, archite
     from safetensors.torch import save
 
     directory = Path(directory)
-    if tokenizer is not None and len(tokenizer) != config.vocab_size:
-        raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is {config.vocab_size}; "
-                         "save the tokenizer that the model was trained with")
+    if tokenizer is not None:
+        check_vocab_size(len(tokenizer), config.vocab_size)
     config_dict = {"architectures": [architecture], "model_type": "bert", **config.to_dict(),
                    "position_embedding_type": "absolute", "tie_word_embeddings": True}
     atomic_write_text(json.dumps(config_dict, indent=2, sort_keys=True) + "\n", directory / CONFIG_FILE)
@@ -429,13 +429,10 @@ def _check_config(config: BertConfig) -> None:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"BertConfig: {name} must be a positive integer, got {value!r}")
-    if config.hidden_size % config.num_attention_heads != 0:
-        heads, lower = config.num_attention_heads, config.hidden_size // config.num_attention_heads * config.num_attention_heads
-        nearby = f"{lower} or {lower + heads}" if lower > 0 else f"{heads}"
-        raise ValueError(
-            f"BertConfig: hidden_size ({config.hidden_size}) must be divisible by num_attention_heads ({heads}); "
-            f"use a hidden_size such as {nearby}, or a number of heads that divides {config.hidden_size}"
-        )
+    try:
+        check_head_split(config.hidden_size, config.num_attention_heads, ("num_attention_heads={}", "hidden_size={}"))
+    except ValueError as error:  # chapter 03's rule, in BertConfig's field names
+        raise ValueError(f"BertConfig: {error}") from None
     if config.hidden_act not in ACTIVATIONS:
         raise ValueError(
             f"BertConfig: unknown hidden_act {config.hidden_act!r}; choose one of {sorted(ACTIVATIONS)}"
@@ -462,12 +459,7 @@ def _check_inputs(config: BertConfig, input_ids, token_type_ids, attention_mask)
             f"input_ids must have shape (batch, seq), got {tuple(input_ids.shape)}; "
             "add a batch dimension with input_ids.unsqueeze(0)"
         )
-    seq_length = input_ids.shape[1]
-    if seq_length > config.max_position_embeddings:
-        raise ValueError(
-            f"input has {seq_length} tokens but max_position_embeddings is {config.max_position_embeddings}; "
-            f"truncate the input to {config.max_position_embeddings} tokens"
-        )
+    check_sequence_length(input_ids.shape[1], config.max_position_embeddings)  # chapter 02's rule
     for name, tensor in (("token_type_ids", token_type_ids), ("attention_mask", attention_mask)):
         if tensor is not None and tensor.shape != input_ids.shape:
             raise ValueError(

@@ -26,7 +26,8 @@ from bert_annotated.model import (
     read_config,
 )
 from bert_annotated.pretrained import book_model_dir
-from bert_annotated.pretraining import build_optimizer, build_scheduler
+from bert_annotated.pretraining import apply_update, build_optimizer, build_scheduler
+from bert_annotated.pretraining_data import pad_to_longest
 from bert_annotated.tokenization import (
     CLS_TOKEN,
     SEP_TOKEN,
@@ -263,14 +264,9 @@ def best_spans(start_logits, end_logits, feature: QAFeature, n_best: int = 20, m
 # %% book/en/11_question_answering.md (code cell 22)
 def collate_features(features: list, pad_token_id: int, device="cpu") -> dict:
     """Windows padded to the longest: input_ids, token_type_ids, attention_mask (batch, seq), and positions (batch,)."""
-    longest = max(len(feature.input_ids) for feature in features)
-    batch = {name: torch.zeros(len(features), longest, dtype=torch.long)
-             for name in ("input_ids", "token_type_ids", "attention_mask")}
-    batch["input_ids"].fill_(pad_token_id)
-    for row, feature in enumerate(features):
-        batch["input_ids"][row, :len(feature.input_ids)] = torch.tensor(feature.input_ids)
-        batch["token_type_ids"][row, :len(feature.token_type_ids)] = torch.tensor(feature.token_type_ids)
-        batch["attention_mask"][row, :len(feature.input_ids)] = 1
+    padded = pad_to_longest([feature.input_ids for feature in features], [feature.token_type_ids for feature in features],
+                            pad_token_id)  # chapter 07's padding
+    batch = dict(zip(("input_ids", "token_type_ids", "attention_mask"), padded))
     batch["start_positions"] = torch.tensor([feature.start_position for feature in features])
     batch["end_positions"] = torch.tensor([feature.end_position for feature in features])
     return {name: tensor.to(device) for name, tensor in batch.items()}
@@ -357,11 +353,8 @@ def train_qa(model, features: list, pad_token_id: int, epochs: int = 2, batch_si
         for first in range(0, len(order), batch_size):
             batch = collate_features([features[index] for index in order[first:first + batch_size]], pad_token_id, device)
             loss = model(**batch).loss
-            optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
+            apply_update(model, optimizer, scheduler)  # chapter 08's: clip, step, clear, schedule
             losses.append(loss.item())
             if log_every and len(losses) % log_every == 0:
                 print(f"step {len(losses)}/{total_steps}: loss {sum(losses[-log_every:]) / log_every:.3f}", flush=True)

@@ -23,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from bert_annotated.embeddings import check_sequence_length
 from bert_annotated.masked_lm import MaskedLMMasker, masking_budget
 from bert_annotated.model import SAFETENSORS_FILE, BertConfig, read_config
 from bert_annotated.pretraining import (
@@ -51,7 +52,7 @@ from bert_annotated.pretraining_data import (
     read_lines,
 )
 from bert_annotated.runtime import atomic_write, atomic_write_text
-from bert_annotated.tokenization import BertTokenizer, write_tokenizer_folder
+from bert_annotated.tokenization import BertTokenizer, check_vocab_size, write_tokenizer_folder
 
 
 # %% book/en/appendix_a_training_runs.md (code cell 3)
@@ -459,9 +460,7 @@ def _write_run_files(run: _Run, tokenizer, sizes: dict, warmup_steps: int, check
 
 def _check_vocabulary(model_config: BertConfig, tokenizer) -> None:
     """The collator checks each batch's ids against the tokenizer; here, once, the tokenizer against the model."""
-    if model_config.vocab_size != len(tokenizer):
-        raise ValueError(f"the model's vocab_size {model_config.vocab_size} differs from the tokenizer's "
-                         f"{len(tokenizer)}; build the config with vocab_size=len(tokenizer)")
+    check_vocab_size(len(tokenizer), model_config.vocab_size)
     if model_config.type_vocab_size < 2:
         raise ValueError(f"type_vocab_size {model_config.type_vocab_size} is too small for sentence pairs; use 2")
 
@@ -657,12 +656,8 @@ def pretrain(corpus, tokenizer, model_config: BertConfig, config: TrainingConfig
              corpus_format: str = "auto", resume: str | Path | None = None,
              on_step: Callable[[int, dict | None], None] | None = None) -> PretrainingResult:
     """Read the corpus, build the datasets and a fresh BertForPreTraining, and train it."""
-    if config.seq_len > model_config.max_position_embeddings:
-        raise ValueError(f"seq_len {config.seq_len} is larger than max_position_embeddings "
-                         f"{model_config.max_position_embeddings}; use a seq_len of at most {model_config.max_position_embeddings}")
-    if model_config.vocab_size != len(tokenizer):
-        raise ValueError(f"the model's vocab_size {model_config.vocab_size} differs from the tokenizer's "
-                         f"{len(tokenizer)}; build the config with vocab_size=len(tokenizer)")
+    check_sequence_length(config.seq_len, model_config.max_position_embeddings, "seq_len", "use a smaller seq_len")
+    check_vocab_size(len(tokenizer), model_config.vocab_size)
     resuming_here = resume is not None and Path(resume).resolve() in (
         Path(config.output_dir).resolve(), (Path(config.output_dir) / CHECKPOINT_FILE).resolve())
     check_output_dir(config.output_dir, resuming=resuming_here)  # fail before the slow part

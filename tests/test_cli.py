@@ -231,7 +231,7 @@ def test_vocab_without_special_tokens(tmp_path, corpus_file):
 
 def test_bad_model_shapes(tmp_path, corpus_file, vocab_file):
     common = ["-c", corpus_file, "-v", vocab_file, "-o", tmp_path / "o", "--device", "cpu", "--max-steps", "2"]
-    assert_one_line_error(run("bert", *common, "-s", "600"), "--seq_len 600", "max_position_embeddings 512")
+    assert_one_line_error(run("bert", *common, "-s", "600"), "--seq_len is 600 tokens", "max_position_embeddings 512")
     assert_one_line_error(run("bert", *common, "-hs", "100", "-a", "3"), "not divisible", "attn_heads")
     assert_one_line_error(run("bert", *common, "--with_cuda", "maybe"), "expected true or false")
 

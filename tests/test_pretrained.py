@@ -279,7 +279,7 @@ def test_corrupt_weights(saved):
 
 def test_vocab_of_the_wrong_size(saved):
     write_vocab(VOCAB, saved / "vocab.txt")
-    _raises(BertTokenizer.from_pretrained, saved, "vocab.txt", "16 tokens", "vocab_size=99")
+    _raises(BertTokenizer.from_pretrained, saved, "vocab.txt", "16 tokens", "vocab_size is 99")
 
 
 def test_tokenizer_folder_without_vocab(tmp_path):
@@ -466,7 +466,7 @@ def test_wrong_files_are_one_line_errors(book_copy):
     shutil.copyfile(BOOK_MODEL / "config.json", book_copy / "config.json")
     lines = (BOOK_MODEL / "vocab.txt").read_text(encoding="utf-8").splitlines()
     (book_copy / "vocab.txt").write_text("\n".join(lines[:1000]) + "\n", encoding="utf-8")
-    _one_line_error(book_copy, "vocab.txt", "1000 tokens", "vocab_size=30000")
+    _one_line_error(book_copy, "vocab.txt", "1000 tokens", "vocab_size is 30000")
 
 
 @needs_book_model
