@@ -58,16 +58,19 @@ def merge_heads(hidden_states):
 
 
 # %% book/en/03_attention.md (code cell 19)
-def check_head_split(hidden_size: int, num_heads: int, fixes=("{} heads", "a hidden size of {}")) -> None:
+def check_head_split(hidden_size: int, num_heads: int, names=("num_attention_heads", "hidden_size")) -> None:
     """Every head gets hidden_size / num_heads dimensions: the number of heads must divide the hidden size.
-    `fixes` words the two remedies (a configuration or a command line names its own settings)."""
+    `names` are the two settings in the caller's words (a command line names its flags)."""
+    if hidden_size <= 0 or num_heads <= 0:
+        raise ValueError(f"{names[1]} and {names[0]} must be positive, got {hidden_size} and {num_heads}")
     if hidden_size % num_heads != 0:
-        divisors = [d for d in range(1, hidden_size + 1) if hidden_size % d == 0]
+        divisors = [d for d in range(2, hidden_size + 1) if hidden_size % d == 0] or [1]
         nearest = min(divisors, key=lambda d: (abs(d - num_heads), -d))
-        head_size = hidden_size // nearest
-        raise ValueError(f"hidden size {hidden_size} is not divisible by {num_heads} attention heads; use "
-                         f"{fixes[0].format(nearest)} (a divisor of {hidden_size}), or "
-                         f"{fixes[1].format(num_heads * head_size)} for {num_heads} heads of {head_size}")
+        lower = hidden_size // num_heads * num_heads
+        multiples = f"{lower} or {lower + num_heads}" if lower else f"{num_heads}"
+        raise ValueError(f"hidden size {hidden_size} is not divisible by {num_heads} attention heads; set "
+                         f"{names[0]} to {nearest} (a divisor of {hidden_size}), or {names[1]} to {multiples} "
+                         f"(a multiple of {num_heads})")
 
 
 # %% book/en/03_attention.md (code cell 20)

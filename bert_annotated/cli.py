@@ -203,7 +203,7 @@ def _configs_from_flags(args, vocab_size: int, pad_token_id: int, device: str, o
     preset = preset_for(resolve_device(device))
     sizes = {name: getattr(args, name) or preset[name] for name in MODEL_OPTIONS}
     hidden, heads = sizes["hidden_size"], sizes["num_attention_heads"]
-    check_head_split(hidden, heads, ("--attn_heads {}", "--hidden {}"))  # chapter 03's rule, in the flags
+    check_head_split(hidden, heads, ("--attn_heads", "--hidden"))  # chapter 03's rule, in the flags
     model_config = BertConfig(vocab_size=vocab_size, **sizes, intermediate_size=4 * hidden,
                               hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
                               pad_token_id=pad_token_id)

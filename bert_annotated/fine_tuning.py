@@ -172,6 +172,7 @@ def fine_tune(model, train, held_out, epochs: int = 3, batch_size: int = 16, lr:
     epochs = max(epochs, math.ceil(min_updates / steps_per_epoch))  # small training sets get more epochs
     optimizer = build_optimizer(model, lr, weight_decay)
     scheduler = build_scheduler(optimizer, round(warmup_fraction * epochs * steps_per_epoch), epochs * steps_per_epoch)
+    optimizer.zero_grad(set_to_none=True)  # apply_update clears after each step; this clears before the first
     held_out_labels = torch.tensor([item["label"] for item in held_out])
     history, best = [], (-1.0, 0, None, None)  # (held-out accuracy, epoch, weights, held-out loss)
     for epoch in range(1, epochs + 1):

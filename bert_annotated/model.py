@@ -400,7 +400,7 @@ def write_checkpoint(directory, config: BertConfig, hf_state_dict: dict, archite
 
     directory = Path(directory)
     if tokenizer is not None:
-        check_vocab_size(len(tokenizer), config.vocab_size)
+        check_vocab_size(len(tokenizer), config.vocab_size, fix="save the tokenizer that the model was trained with")
     config_dict = {"architectures": [architecture], "model_type": "bert", **config.to_dict(),
                    "position_embedding_type": "absolute", "tie_word_embeddings": True}
     atomic_write_text(json.dumps(config_dict, indent=2, sort_keys=True) + "\n", directory / CONFIG_FILE)
@@ -430,8 +430,8 @@ def _check_config(config: BertConfig) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"BertConfig: {name} must be a positive integer, got {value!r}")
     try:
-        check_head_split(config.hidden_size, config.num_attention_heads, ("num_attention_heads={}", "hidden_size={}"))
-    except ValueError as error:  # chapter 03's rule, in BertConfig's field names
+        check_head_split(config.hidden_size, config.num_attention_heads)  # chapter 03's rule, in the field names
+    except ValueError as error:
         raise ValueError(f"BertConfig: {error}") from None
     if config.hidden_act not in ACTIVATIONS:
         raise ValueError(

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bert_annotated.pretraining import BertForPreTraining
+from bert_annotated.pretraining_data import pad_to_longest
 from bert_annotated.tokenization import BertTokenizer
 
 
@@ -151,15 +152,13 @@ def cloze_evaluation(model, tokenizer: BertTokenizer, windows, mask_fraction: fl
     masked = 0
     for start in range(0, len(windows), batch_size):
         batch = windows[start:start + batch_size]
-        width = max(len(window) for window in batch) + 2
-        input_ids = torch.full((len(batch), width), tokenizer.vocab["[PAD]"])  # (batch, seq)
-        for row, window in enumerate(batch):
-            input_ids[row, :len(window) + 2] = torch.tensor([tokenizer.vocab["[CLS]"], *window, tokenizer.vocab["[SEP]"]])
+        rows = [[tokenizer.vocab["[CLS]"], *window, tokenizer.vocab["[SEP]"]] for window in batch]
+        input_ids, _, attention_mask = pad_to_longest(rows, pad_token_id=tokenizer.vocab["[PAD]"])  # (batch, seq)
         candidates = ~torch.isin(input_ids, torch.tensor(sorted(special)))  # real pieces, [UNK] excluded
         chosen = candidates & (torch.rand(input_ids.shape, generator=generator) < mask_fraction)
         targets = input_ids[chosen]  # (num_masked,)
         inputs = input_ids.masked_fill(chosen, tokenizer.mask_token_id).to(device)
-        sequence_output = model.bert(inputs, None, (input_ids != tokenizer.vocab["[PAD]"]).long().to(device))[0]
+        sequence_output = model.bert(inputs, None, attention_mask.to(device))[0]
         top5 = model.mlm_head(sequence_output, chosen.to(device)).topk(5, dim=-1).indices.cpu()  # (num_masked, 5)
         hits += torch.stack([(top5[:, 0] == targets).sum(), (top5 == targets[:, None]).any(-1).sum(),
                              (targets == frequent[0]).sum(), torch.isin(targets, frequent).sum()])

@@ -190,12 +190,15 @@ class PretrainingDataset(Dataset):
 
 
 # %% book/en/07_pretraining_data.md (code cell 12)
-def pad_to_longest(input_id_rows: Sequence, token_type_rows: Sequence, pad_token_id: int = 0) -> tuple:
-    """Rows of ids of any lengths -> input_ids, token_type_ids, attention_mask, each (batch, longest)."""
+def pad_to_longest(input_id_rows: Sequence, token_type_rows: Sequence | None = None, pad_token_id: int = 0) -> tuple:
+    """Rows of ids of any lengths -> input_ids, token_type_ids, attention_mask, each (batch, longest).
+    Without token_type_rows every token is in segment 0."""
     batch_size, longest = len(input_id_rows), max(len(row) for row in input_id_rows)
     input_ids = torch.full((batch_size, longest), pad_token_id, dtype=torch.long)  # (batch, longest)
     token_type_ids = torch.zeros((batch_size, longest), dtype=torch.long)
     attention_mask = torch.zeros((batch_size, longest), dtype=torch.long)  # 1 = token, 0 = padding
+    if token_type_rows is None:
+        token_type_rows = [[0] * len(ids) for ids in input_id_rows]
     for row, (ids, segments) in enumerate(zip(input_id_rows, token_type_rows)):
         input_ids[row, :len(ids)] = torch.as_tensor(ids)
         token_type_ids[row, :len(segments)] = torch.as_tensor(segments)

@@ -346,6 +346,7 @@ def train_qa(model, features: list, pad_token_id: int, epochs: int = 2, batch_si
     total_steps = epochs * steps_per_epoch
     optimizer = build_optimizer(model, lr, weight_decay)
     scheduler = build_scheduler(optimizer, round(warmup_fraction * total_steps), total_steps)
+    optimizer.zero_grad(set_to_none=True)  # apply_update clears after each step; this clears before the first
     losses = []
     for _ in range(epochs):
         order = list(range(len(features)))

@@ -678,11 +678,11 @@ def folder_lower_case(directory: Path, do_lower_case=None) -> bool:
 
 
 # %% book/en/appendix_d_fast_vocabulary.md (code cell 16)
-def check_vocab_size(tokenizer_size: int, vocab_size: int, tokenizer_name: str = "the tokenizer") -> None:
+def check_vocab_size(tokenizer_size: int, vocab_size: int, tokenizer_name: str = "the tokenizer",
+                     fix: str = "build the config with vocab_size=len(tokenizer)") -> None:
     """A model and a tokenizer belong together only if the tokenizer has exactly the model's vocab_size tokens."""
     if tokenizer_size != vocab_size:
-        raise ValueError(f"{tokenizer_name} has {tokenizer_size} tokens but the model's vocab_size is {vocab_size}; "
-                         "use the tokenizer the model was built with, or build the config with vocab_size=len(tokenizer)")
+        raise ValueError(f"{tokenizer_name} has {tokenizer_size} tokens but the model's vocab_size is {vocab_size}; {fix}")
 
 
 def load_tokenizer_folder(tokenizer_class, directory, do_lower_case=None):
@@ -705,7 +705,8 @@ def load_tokenizer_folder(tokenizer_class, directory, do_lower_case=None):
     model_config = directory / "config.json"  # the model's hyper-parameters (chapter 04), if saved alongside
     vocab_size = read_json_object(model_config).get("vocab_size") if model_config.is_file() else None
     if vocab_size is not None:
-        check_vocab_size(len(tokenizer), vocab_size, f"{vocab_file} (beside {model_config})")
+        check_vocab_size(len(tokenizer), vocab_size, f"{vocab_file} (beside {model_config})",
+                         "the vocabulary and the model do not belong together: save them from the same model")
     return tokenizer
 
 

@@ -239,7 +239,7 @@ def test_bad_model_shapes(tmp_path, corpus_file, vocab_file):
 def test_pretrain_checks_every_flag_before_training_a_vocabulary(tmp_path):
     """A bad flag is refused at once (no vocabulary trained, nothing written), with a fix that makes sense."""
     for flags, fragments in ((["--num-attention-heads", "3", "--hidden-size", "64"],
-                              ["not divisible by 3", "--attn_heads 4 (a divisor of 64)", "--hidden 48"]),
+                              ["not divisible by 3", "--attn_heads to 4 (a divisor of 64)", "--hidden to 63 or 66"]),
                              (["--mask-prob", "2"], ["mask_prob must be in (0, 1]"])):
         started = time.perf_counter()
         result = run("bert-annotated", "pretrain", "--output", tmp_path / "run", "--device", "cpu", *flags)

@@ -190,7 +190,7 @@ def test_init_bert_weights_uses_initializer_range_and_keeps_padding_row():
 def test_config_rejects_heads_that_do_not_divide_hidden_size():
     with pytest.raises(ValueError, match=r"BertConfig: hidden size 100 is not divisible by 12 attention heads") as error:
         BertConfig(hidden_size=100, num_attention_heads=12)
-    assert "num_attention_heads=10 (a divisor of 100), or hidden_size=120" in str(error.value)
+    assert "set num_attention_heads to 10 (a divisor of 100), or hidden_size to 96 or 108" in str(error.value)
     assert "\n" not in str(error.value)
 
 
