@@ -18,7 +18,8 @@ from bert_annotated.tokenization import VOCAB_FILE, folder_lower_case
 
 # %% book/en/appendix_j_live_model.md (code cell 3)
 BROWSER_MODEL_NAME = "bert-mini-bilingual"  # the stem of the three files in _static/live/
-BROWSER_UNUSED = ("bert.pooler.", "cls.seq_relationship.", "cls.predictions.decoder.")  # what fill-mask never reads
+BROWSER_UNUSED = ("bert.pooler.", "cls.seq_relationship.", "cls.predictions.decoder.",  # what fill-mask never reads
+                  "bert.embeddings.position_ids", "bert.embeddings.token_type_ids")  # buffers some checkpoints hold
 
 
 def browser_manifest(model_dir) -> tuple[dict, dict]:
@@ -33,8 +34,7 @@ def browser_manifest(model_dir) -> tuple[dict, dict]:
         raise ValueError(f"{model_dir}: the MLM decoder is not tied to the word embeddings; the browser's script "
                          "reads the embedding matrix as the decoder (chapter 05), so it would compute another model")
     tensors = {name: tensor.contiguous() for name, tensor in sorted(state_dict.items())
-               if not name.startswith(BROWSER_UNUSED) and name not in ("bert.embeddings.position_ids",
-                                                                         "bert.embeddings.token_type_ids")}
+               if not name.startswith(BROWSER_UNUSED)}
     entries, offset = [], 0
     for name, tensor in tensors.items():
         if tensor.dtype not in (torch.float16, torch.float32):
@@ -47,6 +47,10 @@ def browser_manifest(model_dir) -> tuple[dict, dict]:
                 "do_lower_case": folder_lower_case(model_dir), "vocab_file": f"{BROWSER_MODEL_NAME}-vocab.txt",
                 "weights_file": f"{BROWSER_MODEL_NAME}.bin", "weights_bytes": offset, "tensors": entries}
     return manifest, tensors
+
+
+def _manifest_text(manifest: dict) -> str:
+    return json.dumps(manifest, indent=1) + "\n"
 
 
 def export_browser_model(model_dir, output_dir) -> dict:
@@ -62,14 +66,14 @@ def export_browser_model(model_dir, output_dir) -> dict:
 
     atomic_write(output_dir / manifest["weights_file"], write_weights)
     atomic_write(output_dir / manifest["vocab_file"], lambda file: file.write((Path(model_dir) / VOCAB_FILE).read_bytes()))
-    atomic_write_text(json.dumps(manifest, indent=1) + "\n", output_dir / f"{BROWSER_MODEL_NAME}.json")
+    atomic_write_text(_manifest_text(manifest), output_dir / f"{BROWSER_MODEL_NAME}.json")
     return manifest
 
 
 def browser_download_bytes(model_dir) -> int:
     """The bytes a reader downloads to run the model in the page: manifest, weights and vocabulary."""
     manifest, _ = browser_manifest(model_dir)
-    return (len((json.dumps(manifest, indent=1) + "\n").encode()) + manifest["weights_bytes"]
+    return (len(_manifest_text(manifest).encode()) + manifest["weights_bytes"]
             + (Path(model_dir) / VOCAB_FILE).stat().st_size)
 
 
