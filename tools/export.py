@@ -12,6 +12,12 @@ Every other line of `bert_annotated/` comes from the notebooks in `book/en/`:
   (imports, plumbing); jupytext, nbval and this exporter still read and run it. A cell that draws a
   diagram also gives its image's alt text, `:mystnb: {image: {alt: "..."}}` (MyST-NB's cell metadata),
   in the language of its edition;
+* each module opens with one block of imports that the exporter writes: the top-level imports of the exported
+  cells are taken out of them, and a module imports what its own code uses (symbol tables tell which global names
+  that is): a name another module defines comes from that module; any other name with the import statement an
+  exported cell binds it with. So a cell can move to another module without an import cell following it, a
+  module never imports itself, and two modules that would import each other are an error (import the name
+  inside the function that needs it);
 * `bert_annotated/__init__.py` re-exports the names of `TOP_LEVEL` (what a user needs); everything
   else is imported from its own module (`from bert_annotated.training import atomic_save`);
 * `bert_annotated/data/corpus_{en,zh}.txt` is the book's own prose, one sentence per line,
@@ -23,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import builtins
 import re
+import symtable
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,13 +187,77 @@ def public_names(code: str, where: str) -> list[str]:
     return [name for name in names if not name.startswith("_")]
 
 
+@dataclass(frozen=True)
+class Import:
+    """One name that an import statement binds: `import a.b as c` or `from a import b as c`."""
+    source: str | None  # the module of `from <source> import name`; None for `import name`
+    name: str
+    alias: str | None = None
+
+    @property
+    def bound(self) -> str:
+        """The global name the statement binds (`import a.b` binds `a`)."""
+        return self.alias or (self.name if self.source else self.name.split(".")[0])
+
+    @property
+    def root(self) -> str:
+        return (self.source or self.name).split(".")[0]
+
+
+def split_imports(code: str, where: str) -> tuple[str, list[Import]]:
+    """The cell's code without its top-level import statements, and the names those statements import."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as error:
+        raise ExportError(f"{where}: exported code does not parse: {error.msg} (line {error.lineno} of the cell)")
+    lines = code.splitlines()
+    imports: list[Import] = []
+    dropped: set[int] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            if node.level:
+                raise ExportError(f"{where}: relative import 'from {'.' * node.level}{node.module or ''} import ...'; "
+                                  "write the absolute form 'from bert_annotated.<module> import ...'")
+            if any(alias.name == "*" for alias in node.names):
+                raise ExportError(f"{where}: 'from {node.module} import *'; import the names the cell uses")
+            imports += [Import(node.module, alias.name, alias.asname) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            imports += [Import(None, alias.name, alias.asname) for alias in node.names]
+        else:
+            continue
+        dropped.update(range(node.lineno - 1, node.end_lineno))
+    kept = "\n".join(line for number, line in enumerate(lines) if number not in dropped)
+    return re.sub(r"\n{3,}", "\n\n\n", kept).strip("\n"), imports
+
+
+def global_names(code: str, where: str) -> tuple[set[str], set[str]]:
+    """(names the module's code reads from its global namespace, names it defines at top level)."""
+    try:
+        table = symtable.symtable(code + "\n", where, "exec")
+    except SyntaxError as error:
+        raise ExportError(f"{where}: module does not compile: {error.msg} (line {error.lineno})")
+    defined = {symbol.get_name() for symbol in table.get_symbols()
+               if symbol.is_assigned() or symbol.is_imported() or symbol.is_namespace()}
+    used: set[str] = set()
+    pending = [table]
+    while pending:
+        scope = pending.pop()
+        for symbol in scope.get_symbols():
+            at_top = scope.get_type() == "module"
+            if symbol.is_referenced() and (at_top or symbol.is_global()):
+                used.add(symbol.get_name())
+        pending += scope.get_children()
+    return used, defined
+
+
 @dataclass
 class ExportedCell:
     module: str  # the module the cell goes into
     source: str  # 'book/en/NN_topic.md (code cell N)'
-    code: str
+    code: str  # without its top-level imports
     names: list[str]
     future_imports: list[str]
+    imports: list[Import] = field(default_factory=list)  # what its top-level import statements bind
 
 
 def export_notebook(path: Path, root: Path) -> list[ExportedCell]:
@@ -219,7 +291,8 @@ def export_notebook(path: Path, root: Path) -> list[ExportedCell]:
         names = public_names(code, f"{path}:{cell.line}")
         future = [line for line in code.splitlines() if line.startswith("from __future__ import")]
         code = "\n".join(line for line in code.splitlines() if line not in future).strip("\n")
-        cells.append(ExportedCell(module, f"{relative} (code cell {cell.index})", code, names, future))
+        code, imports = split_imports(code, f"{path}:{cell.line}")
+        cells.append(ExportedCell(module, f"{relative} (code cell {cell.index})", code, names, future, imports))
     return cells
 
 
@@ -232,15 +305,116 @@ def check_module_name(module: str, where: str, directive: str) -> str:
     return module
 
 
-def module_text(cells: list[ExportedCell]) -> tuple[str, list[str]]:
+PACKAGE = "bert_annotated"
+LINE_LENGTH = 120
+
+
+def module_imports(module: str, cells: list[ExportedCell], homes: dict[str, list[str]],
+                   statements: dict[str, set[Import]]) -> list[Import]:
+    """What `module` imports: each global name its code reads and does not define, from the module that defines
+    it (`homes`) or with the import statement of an exported cell that binds it (`statements`)."""
+    code = "\n\n".join(cell.code for cell in cells)
+    used, defined = global_names(code, f"{PACKAGE}/{module}.py")
+    needed: list[Import] = []
+    for name in sorted(used - defined):
+        others = [home for home in homes.get(name, []) if home != module]
+        if len(others) > 1:
+            raise ExportError(f"{PACKAGE}/{module}.py uses '{name}', which modules {' and '.join(others)} both define; "
+                              "rename one of them")
+        if others:
+            needed.append(Import(f"{PACKAGE}.{others[0]}", name))
+        elif name in statements:
+            binding = sorted(statements[name], key=lambda item: (item.source or "", item.name))
+            dotted = [item for item in binding if item.source is None and not item.alias and "." in item.name
+                      and re.search(rf"\b{re.escape(item.name)}\b", code)]  # `import a.b` where `a.b` is used
+            needed += dotted or binding
+        elif not (hasattr(builtins, name) or name.startswith("__")):
+            where = next((cell.source for cell in cells if re.search(rf"\b{re.escape(name)}\b", cell.code)), module)
+            raise ExportError(f"{where}: '{name}' is used but no exported cell defines or imports it; "
+                              "export the cell that defines it, or add the import to an exported cell")
+    return needed
+
+
+def import_statements(cells: list[ExportedCell]) -> dict[str, set[Import]]:
+    """Every global name an exported cell imports from outside the package, with the statements that bind it.
+    One name bound to two different things is an error."""
+    statements: dict[str, set[Import]] = {}
+    origin: dict[str, str] = {}
+    for cell in cells:
+        for item in cell.imports:
+            if item.root == PACKAGE:
+                continue  # the package's own names come from the module that defines them
+            bound = statements.setdefault(item.bound, set())
+            clash = [other for other in bound if (other.source or item.source) and other != item]
+            if clash:
+                raise ExportError(f"{cell.source}: '{item.bound}' is imported as {describe(item)} here and as "
+                                  f"{describe(clash[0])} in {origin[item.bound]}; use one name for each")
+            bound.add(item)
+            origin.setdefault(item.bound, cell.source)
+    return statements
+
+
+def describe(item: Import) -> str:
+    alias = f" as {item.alias}" if item.alias else ""
+    return f"'from {item.source} import {item.name}{alias}'" if item.source else f"'import {item.name}{alias}'"
+
+
+def render_imports(imports: list[Import]) -> str:
+    """isort's layout: standard library, third party, this package; in each, `import x` lines, then `from x import
+    ...` lines merged per module (constants, classes, functions); a long line is wrapped one name a line."""
+    def group(item: Import) -> int:
+        return 2 if item.root == PACKAGE else 0 if item.root in sys.stdlib_module_names else 1
+
+    def order(name: str) -> tuple[int, str]:
+        kind = 0 if name.isupper() and len(name) > 1 else 1 if name[:1].isupper() else 2
+        return kind, name.lower()
+
+    blocks = []
+    for section in range(3):
+        chosen = [item for item in dict.fromkeys(imports) if group(item) == section]
+        lines = sorted(f"import {item.name}" + (f" as {item.alias}" if item.alias else "")
+                       for item in chosen if item.source is None)
+        for source in sorted({item.source for item in chosen if item.source}):
+            names = sorted({item.name + (f" as {item.alias}" if item.alias else "")
+                            for item in chosen if item.source == source}, key=order)
+            line = f"from {source} import " + ", ".join(names)
+            lines.append(line if len(line) <= LINE_LENGTH else
+                         f"from {source} import (\n" + "".join(f"    {name},\n" for name in names) + ")")
+        if lines:
+            blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def check_no_cycles(graph: dict[str, set[str]]) -> None:
+    """Modules that import each other at their top are an error that names the circle."""
+    state: dict[str, int] = {}  # 1: being visited, 2: done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for other in sorted(graph.get(module, ())):
+            if state.get(other) == 1:
+                circle = " -> ".join(path[path.index(other):] + [other]) if other in path else f"{module} -> {other}"
+                raise ExportError(f"{PACKAGE}: modules import each other ({circle}); import the name inside the "
+                                  "function that needs it, or export the cell to the module that needs it")
+            if state.get(other) is None:
+                visit(other, path + [other])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+
+
+def module_text(cells: list[ExportedCell], imports: list[Import] = ()) -> tuple[str, list[str]]:
     """One module's file text from its cells in book order, and its public names (its `__all__`)."""
     sources = list(dict.fromkeys(cell.source.split(" (")[0] for cell in cells))
     names = list(dict.fromkeys(name for cell in cells for name in cell.names))
     future_imports = list(dict.fromkeys(line for cell in cells for line in cell.future_imports))
     text = HEADER.format(source=", ".join(sources)) + "\n"
     text += "".join(line + "\n" for line in future_imports) + ("\n" if future_imports else "")
+    text += render_imports(list(imports)) + ("\n\n" if imports else "")
     text += "__all__ = [" + ", ".join(repr(name) for name in names) + "]\n\n"
-    text += "\n\n".join(f"# %% {cell.source}\n{cell.code}\n" for cell in cells)
+    text += "\n\n".join(f"# %% {cell.source}\n{cell.code}\n" for cell in cells if cell.code.strip())
     return text, names
 
 
@@ -348,9 +522,17 @@ def build(book: Path, root: Path) -> dict[Path, str]:
                     )
                 seen[name] = cell.source
             by_module.setdefault(cell.module, []).append(cell)
+    homes: dict[str, list[str]] = {}  # every top-level name (private ones too) -> the modules that define it
+    for module, cells in by_module.items():
+        for name in global_names("\n\n".join(cell.code for cell in cells), f"{PACKAGE}/{module}.py")[1]:
+            homes.setdefault(name, []).append(module)
+    statements = import_statements([cell for cells in by_module.values() for cell in cells])
+    imports = {module: module_imports(module, cells, homes, statements) for module, cells in by_module.items()}
+    check_no_cycles({module: {item.source.split(".")[1] for item in items if item.root == PACKAGE}
+                     for module, items in imports.items()})
     modules: list[tuple[str, str, list[str]]] = []
     for module, cells in by_module.items():
-        text, names = module_text(cells)
+        text, names = module_text(cells, imports[module])
         outputs[Path(f"{module}.py")] = text
         modules.append((module, ", ".join(dict.fromkeys(cell.source.split(" (")[0] for cell in cells)), names))
     own_book = book.resolve() == (Path(__file__).resolve().parents[1] / "book")
