@@ -3,7 +3,7 @@
 For each language, every paragraph of the held-out text is cut into windows of at most 126 WordPieces,
 15 % of the pieces are replaced by [MASK] (seeded), and the model's top-1 and top-5 accuracy at those
 positions is compared with a unigram baseline that always guesses the five most frequent pieces of the
-same text (bert_annotated.pretrained.cloze_evaluation).
+same text (bert_annotated.probing.cloze_evaluation).
 
     python benchmarks/cloze_eval.py --corpora ../shared/corpora            # the full run (minutes on a CPU)
     python benchmarks/cloze_eval.py --corpora ../shared/corpora --max-windows 50 --output /tmp/cloze.json
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from bert_annotated.pretrained import CLOZE_CORPORA, book_model_dir, cloze_evaluation, cloze_windows, load_book_model
+from bert_annotated.checkpoints import book_model_dir
+from bert_annotated.probing import CLOZE_CORPORA, cloze_evaluation, cloze_windows, load_book_model
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 

@@ -86,7 +86,7 @@ def device_label(device: torch.device) -> str:
 def make_batches(config: dict, num_batches: int, mask_prob: float, seed: int) -> list[dict]:
     """Random but fixed batches: [CLS] … [SEP] … [SEP], masked by chapter 05's masker (15%, at most
     max_predictions per sequence), with the labels both per position and in fixed slots."""
-    from bert_annotated.masked_lm import MaskedLMMasker, gather_masked_positions
+    from bert_annotated.masking import MaskedLMMasker, gather_masked_positions
 
     generator = torch.Generator().manual_seed(seed)
     batch, seq, vocab = config["batch_size"], config["seq_len"], config["vocab_size"]
@@ -128,8 +128,7 @@ BENCH_KEYS = ("seq_len", "batch_size", "max_predictions")
 
 
 def build_ours(config: dict, static: bool = True):
-    from bert_annotated.model import BertConfig
-    from bert_annotated.pretraining import BertForPreTraining
+    from bert_annotated.model import BertConfig, BertForPreTraining
 
     model_config = BertConfig(**{k: v for k, v in config.items() if k not in BENCH_KEYS})
     model = BertForPreTraining(model_config)
@@ -314,10 +313,10 @@ def benchmark_loop(args, argv, device: torch.device) -> int:
     device's preset on the embedded corpus: the median time between optimizer steps, validation excluded."""
     import tempfile
 
+    from bert_annotated.corpora import build_vocab, embedded_corpus_paths, read_corpus
     from bert_annotated.model import BertConfig
-    from bert_annotated.pretraining_data import build_vocab, embedded_corpus_paths, read_corpus
+    from bert_annotated.runs import TrainingConfig, preset_for, pretrain
     from bert_annotated.tokenization import BertTokenizer
-    from bert_annotated.training import TrainingConfig, pretrain, preset_for
 
     preset = preset_for(device)
     corpus = read_corpus(args.corpus or embedded_corpus_paths("both"))
@@ -353,10 +352,10 @@ def benchmark_nsp_gap(args, argv, device: torch.device) -> int:
     """Train/validation NSP accuracy of the same run with NSP pairs fixed for the run and redrawn every epoch."""
     import tempfile
 
+    from bert_annotated.corpora import build_vocab, embedded_corpus_paths, read_corpus
     from bert_annotated.model import BertConfig
-    from bert_annotated.pretraining_data import build_vocab, embedded_corpus_paths, read_corpus
+    from bert_annotated.runs import TrainingConfig, preset_for, pretrain, read_metrics
     from bert_annotated.tokenization import BertTokenizer
-    from bert_annotated.training import TrainingConfig, pretrain, preset_for, read_metrics
 
     preset = preset_for(device)
     corpus = read_corpus(args.corpus or embedded_corpus_paths("both"))
@@ -395,9 +394,14 @@ def benchmark_nsp_gap(args, argv, device: torch.device) -> int:
 
 def benchmark_padding(args, argv) -> int:
     """The padding fraction of real training batches: how much unpadding or packing could save at most."""
-    from bert_annotated.masked_lm import MaskedLMMasker
-    from bert_annotated.pretraining_data import (BatchStream, PretrainingCollator, PretrainingDataset, build_vocab,
-                                                 create_pretraining_examples, read_corpus)
+    from bert_annotated.corpora import build_vocab, read_corpus
+    from bert_annotated.masking import MaskedLMMasker
+    from bert_annotated.pretraining_data import (
+        BatchStream,
+        PretrainingCollator,
+        PretrainingDataset,
+        create_pretraining_examples,
+    )
     from bert_annotated.tokenization import BertTokenizer
     import tempfile
 

@@ -90,9 +90,14 @@ def rust_command(files: list[Path], output_dir: Path, vocab_size: int, min_frequ
 
 def time_stages(corpus: Path, vocab_size: int, min_frequency: int, vocab_file: Path, simple: bool = False):
     """Our pipeline stage by stage (as build_vocab runs it) -> ({stage: seconds}, vocabulary)."""
-    from bert_annotated.pretraining_data import read_corpus
-    from bert_annotated.tokenization import (count_words, count_words_fast, learn_vocab, learn_vocab_by_frequency,
-                                             write_vocab)
+    from bert_annotated.corpora import read_corpus
+    from bert_annotated.tokenization import (
+        count_words,
+        count_words_fast,
+        learn_vocab,
+        learn_vocab_by_frequency,
+        write_vocab,
+    )
     times = {}
     started = time.perf_counter()
     texts = list(read_corpus(corpus, "auto", min_documents=1).texts())
@@ -117,7 +122,7 @@ def read_tokens(path: Path) -> list[str]:
 
 
 def run(args) -> dict:
-    from bert_annotated.pretraining_data import corpus_files
+    from bert_annotated.corpora import corpus_files
     corpus = Path(args.corpus)
     files = corpus_files(corpus)
     work = Path(tempfile.mkdtemp(prefix="vocab-bench-"))

@@ -14,11 +14,8 @@ import torch
 import torch.distributed as dist
 
 from bert_annotated.attention import check_head_split
-from bert_annotated.embeddings import check_sequence_length
-from bert_annotated.masked_lm import MaskedLMMasker
-from bert_annotated.model import SAFETENSORS_FILE, BertConfig
-from bert_annotated.pretraining import PRECISIONS, resolve_device
-from bert_annotated.pretraining_data import (
+from bert_annotated.checkpoints import SAFETENSORS_FILE
+from bert_annotated.corpora import (
     CORPUS_FORMATS,
     build_vocab,
     corpus_files,
@@ -26,9 +23,10 @@ from bert_annotated.pretraining_data import (
     read_corpus,
     read_lines,
 )
-from bert_annotated.runtime import read_json_object, use_cpu_threads
-from bert_annotated.tokenization import BertTokenizer
-from bert_annotated.training import (
+from bert_annotated.embeddings import check_sequence_length
+from bert_annotated.masking import MaskedLMMasker
+from bert_annotated.model import BertConfig
+from bert_annotated.runs import (
     HARDWARE_PRESETS,
     PretrainingResult,
     TrainingConfig,
@@ -37,6 +35,8 @@ from bert_annotated.training import (
     preset_for,
     pretrain,
 )
+from bert_annotated.runtime import PRECISIONS, read_json_object, resolve_device, use_cpu_threads
+from bert_annotated.tokenization import BertTokenizer
 
 __all__ = ['ALIASES', 'MODEL_OPTIONS', 'bert_main', 'bert_vocab_main', 'DEFAULT_CPU_STEPS', 'DEFAULT_GPU_STEPS', 'pretrain_main', 'main', 'EXPERIMENT_INTERRUPTED', 'finetune_main', 'qa_main']
 

@@ -3,14 +3,11 @@
 
 import json
 import math
-import os
 import random
 import shlex
 import statistics
 import sys
-import tempfile
 import time
-import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
@@ -19,60 +16,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert_annotated.model import BertConfig, BertModel, init_bert_weights, read_config
-from bert_annotated.pretraining import apply_update, build_optimizer, build_scheduler
+from bert_annotated.classification_data import TASKS, load_task, task_format
+from bert_annotated.model import BertForSequenceClassification, read_config
+from bert_annotated.optimization import apply_update, build_optimizer, build_scheduler
 from bert_annotated.pretraining_data import pad_to_longest
-from bert_annotated.runtime import atomic_write_text, default_cache_dir, download
+from bert_annotated.runtime import atomic_write_text
 from bert_annotated.tokenization import BertTokenizer
 
-__all__ = ['Example', 'SequenceClassifierOutput', 'BertForSequenceClassification', 'STARTS', 'build_classifier', 'encode_examples', 'collate', 'length_batches', 'predict_logits', 'predict_labels', 'accuracy_and_f1', 'FineTuneResult', 'scored_epochs', 'fine_tune', 'bag_of_words_baseline', 'TaskFormat', 'TASKS', 'MRPC_DEV_IDS_URL', 'read_tsv_rows', 'read_task_split', 'task_format', 'download_task', 'load_task', 'split_train_pool', 'training_subset', 'TURC_LRS', 'select_lr', 'run_experiment', 'fine_tuning_main']
+__all__ = ['STARTS', 'build_classifier', 'encode_examples', 'collate', 'length_batches', 'predict_logits', 'predict_labels', 'accuracy_and_f1', 'FineTuneResult', 'scored_epochs', 'fine_tune', 'bag_of_words_baseline', 'split_train_pool', 'training_subset', 'TURC_LRS', 'select_lr', 'run_experiment', 'fine_tuning_main']
 
-# %% book/en/10_fine_tuning.md (code cell 3)
-class Example(NamedTuple):
-    text_a: str
-    text_b: str | None  # the second segment of a sentence pair, None for single sentences
-    label: int  # index into the task's label names
-
-
-# %% book/en/10_fine_tuning.md (code cell 7)
-class SequenceClassifierOutput(NamedTuple):
-    loss: torch.Tensor | None  # mean cross-entropy, when labels are given
-    logits: torch.Tensor  # (batch, num_labels)
-
-
-class BertForSequenceClassification(nn.Module):
-    """BERT + dropout + Linear(hidden, num_labels) on the pooled [CLS] vector (Devlin et al., 2018, Section 4)."""
-
-    def __init__(self, config: BertConfig, num_labels: int = 2):
-        super().__init__()
-        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 2:
-            raise ValueError(f"num_labels must be an integer >= 2, got {num_labels!r}")
-        self.config, self.num_labels = config, num_labels
-        self.bert = BertModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, num_labels)
-        init_bert_weights(self.classifier, config.initializer_range)
-
-    def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None) -> SequenceClassifierOutput:
-        _, pooled_output = self.bert(input_ids, token_type_ids, attention_mask)[:2]  # (batch, hidden)
-        logits = self.classifier(self.dropout(pooled_output))  # (batch, num_labels)
-        loss = None
-        if labels is not None:
-            if labels.shape != logits.shape[:1] or bool(((labels < 0) | (labels >= self.num_labels)).any()):
-                raise ValueError(f"labels must be {logits.shape[0]} integers in [0, {self.num_labels}), "
-                                 f"got {labels.tolist()}")
-            loss = F.cross_entropy(logits.float(), labels)
-        return SequenceClassifierOutput(loss, logits)
-
-    @classmethod
-    def from_pretrained(cls, directory, num_labels: int = 2):
-        """The body from a BertModel or BertForPreTraining folder (chapter 09); a fresh classifier on top."""
-        model = cls(read_config(directory), num_labels)
-        body = BertModel.from_pretrained(directory)  # checks the folder; the heads are left behind
-        model.bert.load_state_dict(body.state_dict())
-        return model
-
-
+# %% book/en/10_fine_tuning.md (code cell 8)
 STARTS = ("pretrained", "scratch")
 
 
@@ -85,7 +38,7 @@ def build_classifier(model_folder, start: str, num_labels: int = 2) -> BertForSe
     raise ValueError(f"start must be one of {STARTS}, got {start!r}")
 
 
-# %% book/en/10_fine_tuning.md (code cell 10)
+# %% book/en/10_fine_tuning.md (code cell 11)
 def encode_examples(tokenizer, examples, max_length: int) -> list:
     """Tokenize once: [CLS] A [SEP] (B [SEP]) cut to max_length (longest segment first); a list of dicts of lists."""
     encoded = []
@@ -104,7 +57,7 @@ def collate(items, device="cpu") -> dict:
     return {name: tensor.to(device) for name, tensor in batch.items()}
 
 
-# %% book/en/10_fine_tuning.md (code cell 12)
+# %% book/en/10_fine_tuning.md (code cell 13)
 def length_batches(lengths, batch_size: int, rng=None) -> list:
     """Batches of indices of similar length, so that little compute goes to padding.
 
@@ -124,7 +77,7 @@ def length_batches(lengths, batch_size: int, rng=None) -> list:
     return batches
 
 
-# %% book/en/10_fine_tuning.md (code cell 13)
+# %% book/en/10_fine_tuning.md (code cell 14)
 @torch.no_grad()
 def predict_logits(model, encoded, batch_size: int = 64) -> torch.Tensor:
     """Class scores of every encoded example, in eval mode (no dropout): (len(encoded), num_labels)."""
@@ -154,7 +107,7 @@ def accuracy_and_f1(predictions: torch.Tensor, labels) -> tuple:
     return float((predictions == labels).float().mean()), f1
 
 
-# %% book/en/10_fine_tuning.md (code cell 14)
+# %% book/en/10_fine_tuning.md (code cell 15)
 class FineTuneResult(NamedTuple):
     best_epoch: int  # the epoch whose weights the model holds at the end
     held_out_accuracy: float  # of that epoch
@@ -208,7 +161,7 @@ def fine_tune(model, train, held_out, epochs: int = 3, batch_size: int = 16, lr:
     return FineTuneResult(best[1], best[0], best[3], epochs * steps_per_epoch, history)
 
 
-# %% book/en/10_fine_tuning.md (code cell 15)
+# %% book/en/10_fine_tuning.md (code cell 16)
 def bag_of_words_baseline(train, held_out, dev, vocab_size: int, l2_grid=(1e-4, 1e-3, 1e-2), steps: int = 300,
                           seed: int = 0) -> dict:
     """Logistic regression on which word pieces occur (both segments together), L2 strength chosen on held_out."""
@@ -239,132 +192,6 @@ def bag_of_words_baseline(train, held_out, dev, vocab_size: int, l2_grid=(1e-4, 
             best = {"l2": l2, "held_out_accuracy": scores["held_out"][0], "dev_accuracy": scores["dev"][0],
                     "dev_f1": scores["dev"][1]}
     return best
-
-
-# %% book/en/appendix_g_classification_data.md (code cell 3)
-class TaskFormat(NamedTuple):
-    """How one dataset is laid out in its own published files."""
-    folder: str  # folder name in ../shared/datasets and in the download cache
-    headers: dict  # split -> the header line's column names
-    label_column: str
-    labels: tuple  # label strings as written in the file; their position is the class index
-    text_columns: tuple  # (text_a,) or (text_a, text_b)
-    rows: dict  # split -> number of rows the publisher documents (header excluded)
-    url: str  # the canonical download
-
-
-_MRPC_COLUMNS = ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
-TASKS = {
-    "sst2": TaskFormat("glue-sst2", {"train": ["sentence", "label"], "dev": ["sentence", "label"]}, "label",
-                       ("0", "1"), ("sentence",), {"train": 67_349, "dev": 872},
-                       "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"),
-    "mrpc": TaskFormat("glue-mrpc", {"train": _MRPC_COLUMNS, "dev": _MRPC_COLUMNS}, "Quality",
-                       ("0", "1"), ("#1 String", "#2 String"), {"train": 3_668, "dev": 408},
-                       "https://dl.fbaipublicfiles.com/senteval/senteval_data/msr_paraphrase_train.txt"),
-    "rte": TaskFormat("glue-rte", {split: ["index", "sentence1", "sentence2", "label"] for split in ("train", "dev")},
-                      "label", ("entailment", "not_entailment"), ("sentence1", "sentence2"),
-                      {"train": 2_490, "dev": 277}, "https://dl.fbaipublicfiles.com/glue/data/RTE.zip"),
-    "chnsenticorp": TaskFormat("chnsenticorp", {"train": ["label", "text_a"], "dev": ["qid", "label", "text_a"]},
-                               "label", ("0", "1"), ("text_a",), {"train": 9_600, "dev": 1_200},
-                               "https://github.com/zejunwang1/bertorch/raw/cd2075223142ad3d21dc4221e8a12ed8c730b052/"
-                               "data/ChnSentiCorp/ChnSentiCorp.zip"),
-}
-MRPC_DEV_IDS_URL = "https://dl.fbaipublicfiles.com/glue/data/mrpc_dev_ids.tsv"  # GLUE's list of MRPC dev pairs
-
-
-# %% book/en/appendix_g_classification_data.md (code cell 4)
-def read_tsv_rows(path, header: list) -> list:
-    """(line number, fields) for every row after the header; one-line errors name the file and the line."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; pass the folder that holds the dataset's .tsv files")
-    lines = path.read_text(encoding="utf-8-sig").split("\n")  # utf-8-sig drops MRPC's byte-order mark
-    if lines[-1] == "":
-        lines.pop()  # the final newline
-    found = lines[0].rstrip("\r").split("\t") if lines else []
-    if found != header:
-        raise ValueError(f"{path}:1: expected the header {chr(9).join(header)!r}, found {chr(9).join(found)!r}")
-    rows = []
-    for number, line in enumerate(lines[1:], start=2):
-        fields = line.rstrip("\r").split("\t")  # no csv quoting: some texts start with a '"'
-        if len(fields) != len(header):
-            raise ValueError(f"{path}:{number}: expected {len(header)} tab-separated fields, found {len(fields)}")
-        rows.append((number, fields))
-    return rows
-
-
-# %% book/en/appendix_g_classification_data.md (code cell 5)
-def read_task_split(task: str, split: str, folder, check_rows: bool = True) -> list:
-    """The labelled examples of `split` ('train' or 'dev') of `task`, read from its published layout in `folder`."""
-    form = task_format(task)
-    if split not in form.headers:
-        raise ValueError(f"{task} has labelled splits {sorted(form.headers)}, not {split!r} (its test labels are hidden)")
-    path = Path(folder) / f"{split}.tsv"
-    header = form.headers[split]
-    label_at, text_at = header.index(form.label_column), [header.index(column) for column in form.text_columns]
-    examples = []
-    for number, fields in read_tsv_rows(path, header):
-        if fields[label_at] not in form.labels:
-            raise ValueError(f"{path}:{number}: label {fields[label_at]!r} is not one of {form.labels}")
-        texts = [fields[at].strip() for at in text_at]
-        examples.append(Example(texts[0], texts[1] if len(texts) > 1 else None, form.labels.index(fields[label_at])))
-    if check_rows and len(examples) != form.rows[split]:
-        raise ValueError(f"{path}: {len(examples):,} rows, but the published file has {form.rows[split]:,}; "
-                         "a truncated or different copy? (check_rows=False reads it anyway)")
-    return examples
-
-
-def task_format(task: str) -> TaskFormat:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASKS)}")
-    return TASKS[task]
-
-
-# %% book/en/appendix_g_classification_data.md (code cell 6)
-def _fetch(url: str, destination: Path) -> Path:
-    return download(url, destination, advice="download it by hand, or pass folder=")  # chapter 00's downloader
-
-
-def download_task(task: str, cache_dir=None) -> Path:
-    """Download `task`'s canonical files once; returns the folder with train.tsv and dev.tsv in the published layout."""
-    form = task_format(task)
-    folder = Path(cache_dir or default_cache_dir()) / "datasets" / form.folder
-    if all((folder / f"{split}.tsv").is_file() for split in form.headers):
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder) as temporary:
-        temporary = Path(temporary)
-        if task == "mrpc":
-            _build_mrpc(_fetch(form.url, temporary / "train.txt"), _fetch(MRPC_DEV_IDS_URL, temporary / "ids.tsv"),
-                        temporary)
-        else:
-            with zipfile.ZipFile(_fetch(form.url, temporary / "download.zip")) as archive:
-                for split in form.headers:  # members such as SST-2/train.tsv or ChnSentiCorp/dev.tsv
-                    member = next((name for name in archive.namelist() if name.endswith(f"/{split}.tsv")), None)
-                    if member is None:
-                        raise ValueError(f"{form.url}: the archive has no {split}.tsv")
-                    (temporary / f"{split}.tsv").write_bytes(archive.read(member))
-        for split in form.headers:
-            os.replace(temporary / f"{split}.tsv", folder / f"{split}.tsv")
-    return folder
-
-
-# %% book/en/appendix_g_classification_data.md (code cell 7)
-def _build_mrpc(train_txt: Path, dev_ids: Path, out: Path) -> None:
-    """GLUE's recipe: the rows of msr_paraphrase_train.txt whose id pair is in mrpc_dev_ids.tsv form dev."""
-    ids = {tuple(line.strip().split("\t")) for line in dev_ids.read_text(encoding="utf-8").splitlines() if line.strip()}
-    lines = train_txt.read_text(encoding="utf-8").splitlines()
-    splits = {"train": [lines[0]], "dev": [lines[0]]}  # the header, with its byte-order mark, as GLUE copies it
-    for line in lines[1:]:
-        fields = line.strip().split("\t")
-        splits["dev" if tuple(fields[1:3]) in ids else "train"].append("\t".join(fields))
-    for split, rows in splits.items():
-        (out / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-
-
-def load_task(task: str, split: str, folder=None, check_rows: bool = True) -> list:
-    """Examples of `task` from `folder` (the published layout), or from the cache, downloading them the first time."""
-    return read_task_split(task, split, folder if folder is not None else download_task(task), check_rows)
 
 
 # %% book/en/appendix_g_classification_data.md (code cell 10)
@@ -520,7 +347,7 @@ def fine_tuning_main(argv=None, prog: str = "python -m bert_annotated.fine_tunin
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     command = "python -m bert_annotated.fine_tuning " + shlex.join(sys.argv[1:] if argv is None else argv)
-    from bert_annotated.pretrained import resolve_model_dir
+    from bert_annotated.checkpoints import resolve_model_dir
     model = str(resolve_model_dir(args.model))
     run_experiment(args.task, args.data, model, args.output, args.sizes, tuple(args.seeds), tuple(args.lrs),
                    args.search_size, tuple(args.starts), args.max_length, args.epochs, args.batch_size,

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import torch
 
-from bert_annotated.model import load_hf_state_dict, read_config
-from bert_annotated.pretrained import book_model_dir, fill_mask
+from bert_annotated.checkpoints import book_model_dir, load_hf_state_dict
+from bert_annotated.model import read_config
+from bert_annotated.probing import fill_mask
 from bert_annotated.runtime import atomic_write, atomic_write_text, book_language, tr
 from bert_annotated.tokenization import VOCAB_FILE, folder_lower_case
 

@@ -3,36 +3,24 @@
 
 import collections
 import json
-import math
 import random
 import re
 import string
 import sys
 import time
-import urllib.parse
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from bert_annotated.masked_lm import IGNORE_INDEX
-from bert_annotated.model import (
-    BertConfig,
-    BertModel,
-    hf_to_ours_state_dict,
-    init_bert_weights,
-    load_hf_state_dict,
-    ours_to_hf_state_dict,
-    read_config,
-)
-from bert_annotated.pretrained import book_model_dir
-from bert_annotated.pretraining import apply_update, build_optimizer, build_scheduler
+from bert_annotated.checkpoints import book_model_dir
+from bert_annotated.masking import IGNORE_INDEX
+from bert_annotated.model import BertForQuestionAnswering, BertModel
+from bert_annotated.optimization import apply_update, build_optimizer, build_scheduler
 from bert_annotated.pretraining_data import pad_to_longest
-from bert_annotated.runtime import atomic_write_text, default_cache_dir, download
+from bert_annotated.qa_data import QA_TASKS, Answer, load_qa_task, subsample
+from bert_annotated.runtime import atomic_write_text
 from bert_annotated.tokenization import (
     CLS_TOKEN,
     SEP_TOKEN,
@@ -44,21 +32,7 @@ from bert_annotated.tokenization import (
     strip_accents,
 )
 
-__all__ = ['Answer', 'QAExample', 'word_spans', 'tokenize_with_offsets', 'load_pretrained_encoder', 'QAFeature', 'doc_windows', 'is_max_context', 'answer_token_span', 'make_features', 'QuestionAnsweringOutput', 'BertForQuestionAnswering', 'best_spans', 'collate_features', 'predict_answers', 'normalize_answer', 'squad_exact_match', 'squad_f1', 'evaluate_answers', 'train_qa', 'align_word_labels', 'TokenClassifierOutput', 'BertForTokenClassification', 'word_predictions', 'SQUAD_URLS', 'DRCD_URLS', 'CMRC2018_URLS', 'SQUAD_LAYOUT', 'read_squad_json', 'download_to_cache', 'load_squad', 'load_drcd', 'load_cmrc2018', 'mixed_segmentation', 'cmrc_exact_match', 'cmrc_f1', 'QA_TASKS', 'split_by_article', 'subsample', 'load_qa_task', 'run_qa_experiment', 'run_qa_command', 'baseline_words', 'sentence_spans', 'best_sentence_answer', 'sliding_window_answer', 'QA_SUBSETS', 'answer_length_cap', 'run_qa_baselines', 'write_qa_baselines']
-
-# %% book/en/11_question_answering.md (code cell 4)
-class Answer(NamedTuple):
-    text: str
-    start: int  # character offset in the context; -1 when the text does not occur there
-
-
-class QAExample(NamedTuple):
-    id: str
-    title: str  # the article
-    context: str  # the paragraph
-    question: str
-    answers: tuple  # of Answer; the first one found in the context is the training target
-
+__all__ = ['word_spans', 'tokenize_with_offsets', 'load_pretrained_encoder', 'QAFeature', 'doc_windows', 'is_max_context', 'answer_token_span', 'make_features', 'best_spans', 'collate_features', 'predict_answers', 'normalize_answer', 'squad_exact_match', 'squad_f1', 'evaluate_answers', 'train_qa', 'align_word_labels', 'word_predictions', 'mixed_segmentation', 'cmrc_exact_match', 'cmrc_f1', 'run_qa_experiment', 'run_qa_command']
 
 # %% book/en/11_question_answering.md (code cell 6)
 def _is_dropped(char: str) -> bool:
@@ -185,68 +159,6 @@ def make_features(examples: list, tokenizer: BertTokenizer, max_seq_length: int 
                 [False] * first + [is_max_context(windows, window_index, start + i) for i in range(length)] + [False],
                 start_position, end_position))
     return features
-
-
-# %% book/en/11_question_answering.md (code cell 15)
-class QuestionAnsweringOutput(NamedTuple):
-    loss: torch.Tensor | None  # mean of the start and end cross-entropies, when positions are given
-    start_logits: torch.Tensor  # (batch, seq): S . T_i
-    end_logits: torch.Tensor  # (batch, seq): E . T_j
-
-
-# %% book/en/11_question_answering.md (code cell 16)
-class BertForQuestionAnswering(nn.Module):
-    """BERT + Linear(hidden, 2): start and end scores for every token (Devlin et al., 2018, Section 4.2)."""
-
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.config = config
-        self.bert = BertModel(config)
-        self.qa_outputs = nn.Linear(config.hidden_size, 2)  # row 0 = S, row 1 = E
-        init_bert_weights(self.qa_outputs, config.initializer_range)
-
-    def forward(self, input_ids, token_type_ids=None, attention_mask=None, start_positions=None,
-                end_positions=None) -> QuestionAnsweringOutput:
-        sequence_output = self.bert(input_ids, token_type_ids, attention_mask)[0]  # (batch, seq, hidden)
-        start_logits, end_logits = self.qa_outputs(sequence_output).unbind(dim=-1)  # (batch, seq) each
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            for name, positions in (("start_positions", start_positions), ("end_positions", end_positions)):
-                if positions.shape != start_logits.shape[:1] or bool(((positions < 0) | (positions >= input_ids.shape[1])).any()):
-                    raise ValueError(f"{name} must be {input_ids.shape[0]} token positions in [0, {input_ids.shape[1]}), "
-                                     f"got {positions.tolist()}")
-            loss = (F.cross_entropy(start_logits.float(), start_positions)
-                    + F.cross_entropy(end_logits.float(), end_positions)) / 2
-        return QuestionAnsweringOutput(loss, start_logits, end_logits)
-
-    def hf_state_dict(self) -> dict:
-        """The state dict with transformers.BertForQuestionAnswering's key names (it has no pooler)."""
-        body = {f"bert.{key}": value for key, value in ours_to_hf_state_dict(self.bert.state_dict()).items()
-                if not key.startswith("pooler.")}
-        return {**body, "qa_outputs.weight": self.qa_outputs.weight, "qa_outputs.bias": self.qa_outputs.bias}
-
-    def load_hf_state_dict(self, hf_state_dict: dict, source="state dict") -> "BertForQuestionAnswering":
-        """Load any BERT checkpoint's body (heads 'cls.*' left out) and, if present, its qa_outputs."""
-        body = {key: value for key, value in hf_state_dict.items() if not key.startswith(("cls.", "qa_outputs."))}
-        try:
-            converted = hf_to_ours_state_dict(body)
-        except ValueError as error:
-            raise ValueError(f"{source}: {error}") from None
-        missing, unexpected = self.bert.load_state_dict(converted, strict=False)
-        missing = [key for key in missing if not key.startswith("pooler.")]  # QA checkpoints carry no pooler
-        if missing or unexpected:
-            raise ValueError(f"{source}: {len(missing)} missing weight(s) {missing[:4]}, {len(unexpected)} unexpected "
-                             f"{unexpected[:4]}; this is not a BERT checkpoint of this config")
-        if "qa_outputs.weight" in hf_state_dict:
-            self.qa_outputs.load_state_dict({"weight": hf_state_dict["qa_outputs.weight"],
-                                             "bias": hf_state_dict["qa_outputs.bias"]})
-        return self
-
-    @classmethod
-    def from_pretrained(cls, directory) -> "BertForQuestionAnswering":
-        """From any BERT checkpoint folder (chapter 09); qa_outputs too when the folder has them, else fresh."""
-        hf_state_dict, source = load_hf_state_dict(directory)
-        return cls(read_config(directory)).load_hf_state_dict(hf_state_dict, source)
 
 
 # %% book/en/11_question_answering.md (code cell 18)
@@ -389,159 +301,12 @@ def align_word_labels(tokenizer: BertTokenizer, words: list, labels: list, label
             "word_ids": word_ids + [None]}
 
 
-class TokenClassifierOutput(NamedTuple):
-    loss: torch.Tensor | None  # mean cross-entropy over the labelled pieces, when labels are given
-    logits: torch.Tensor  # (batch, seq, num_labels)
-
-
-class BertForTokenClassification(nn.Module):
-    """BERT + dropout + Linear(hidden, num_labels) on every token (the paper's Figure 4d)."""
-
-    def __init__(self, config: BertConfig, num_labels: int):
-        super().__init__()
-        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 2:
-            raise ValueError(f"num_labels must be an integer >= 2, got {num_labels!r}")
-        self.config, self.num_labels = config, num_labels
-        self.bert = BertModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, num_labels)
-        init_bert_weights(self.classifier, config.initializer_range)
-
-    def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None) -> TokenClassifierOutput:
-        sequence_output = self.bert(input_ids, token_type_ids, attention_mask)[0]  # (batch, seq, hidden)
-        logits = self.classifier(self.dropout(sequence_output))  # (batch, seq, num_labels)
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
-        return TokenClassifierOutput(loss, logits)
-
-
+# %% book/en/11_question_answering.md (code cell 36)
 def word_predictions(logits: torch.Tensor, word_ids: list) -> list[int]:
     """One label id per word: the arg-max at the word's first piece. logits: (seq, num_labels)."""
     first_pieces = [position for position, word in enumerate(word_ids)
                     if word is not None and (position == 0 or word_ids[position - 1] != word)]
     return logits[first_pieces].argmax(dim=-1).tolist()
-
-
-# %% book/en/appendix_h_qa_data.md (code cell 2)
-SQUAD_URLS = {"train": "https://rajpurkar.github.io/SQuAD-explorer/dataset/train-v1.1.json",
-              "dev": "https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json"}
-DRCD_URLS = {split: f"https://raw.githubusercontent.com/DRCKnowledgeTeam/DRCD/master/DRCD_{name}.json"
-             for split, name in (("train", "training"), ("dev", "dev"), ("test", "test"))}
-CMRC2018_URLS = {split: f"https://raw.githubusercontent.com/ymcui/cmrc2018/master/squad-style-data/cmrc2018_{split}.json"
-                 for split in ("train", "dev", "trial")}
-SQUAD_LAYOUT = "data[].paragraphs[].{context, qas[].{id, question, answers[].{text, answer_start}}}"
-
-
-# %% book/en/appendix_h_qa_data.md (code cell 3)
-def _type_name(kind) -> str:
-    return " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
-
-
-def _get(entry, key, kind, path, where):
-    """entry[key], checked to be a `kind`; otherwise one ValueError naming the file and the JSON path."""
-    value = entry.get(key) if isinstance(entry, dict) else None
-    if not isinstance(value, kind) or isinstance(value, bool):
-        found = "missing" if value is None else f"a {type(value).__name__}"
-        raise ValueError(f"{path}: {where}.{key} is {found}, expected a {_type_name(kind)} "
-                         f"(the SQuAD v1.1 layout: {SQUAD_LAYOUT})")
-    return value
-
-
-def _relocate(context: str, text: str, start: int) -> int:
-    """The occurrence of `text` in `context` nearest to `start`, or -1."""
-    positions = [match.start() for match in re.finditer(re.escape(text), context)] if text else []
-    return min(positions, key=lambda position: abs(position - start)) if positions else -1
-
-
-# %% book/en/appendix_h_qa_data.md (code cell 4)
-def read_squad_json(path, on_mismatch: str = "raise") -> list[QAExample]:
-    """Every question of a SQuAD-layout JSON file (SQuAD v1.1, DRCD, CMRC 2018), in file order.
-
-    An answer whose answer_start does not point at its text raises (on_mismatch="raise"), or is moved to the
-    nearest occurrence of its text with a warning that counts them (on_mismatch="repair").
-    """
-    if on_mismatch not in ("raise", "repair"):
-        raise ValueError(f"on_mismatch must be 'raise' or 'repair', got {on_mismatch!r}")
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read it as a JSON file ({error})") from None
-    examples, mismatches, seen, expected = [], [], set(), 0
-    for a, article in enumerate(_get(raw, "data", list, path, "$")):
-        title = _get(article, "title", str, path, f"data[{a}]")
-        for p, paragraph in enumerate(_get(article, "paragraphs", list, path, f"data[{a}]")):
-            where = f"data[{a}].paragraphs[{p}]"
-            context = _get(paragraph, "context", str, path, where)
-            qas = _get(paragraph, "qas", list, path, where)
-            expected += len(qas)
-            for q, qa in enumerate(qas):
-                where_q = f"{where}.qas[{q}]"
-                qa_id, question = str(_get(qa, "id", (str, int), path, where_q)), _get(qa, "question", str, path, where_q)
-                if qa_id in seen:
-                    raise ValueError(f"{path}: {where_q}.id {qa_id!r} appears twice; every question needs its own id")
-                seen.add(qa_id)
-                answers = []
-                for n, answer in enumerate(_get(qa, "answers", list, path, where_q)):
-                    text = _get(answer, "text", str, path, f"{where_q}.answers[{n}]")
-                    start = _get(answer, "answer_start", int, path, f"{where_q}.answers[{n}]")
-                    if start < 0 or context[start:start + len(text)] != text:
-                        mismatches.append(f"{where_q}.answers[{n}] (id {qa_id}): answer_start {start} points at "
-                                          f"{context[max(start, 0):max(start, 0) + len(text)]!r}, not {text!r}")
-                        start = _relocate(context, text, start)
-                    answers.append(Answer(text, start))
-                if not answers:
-                    raise ValueError(f"{path}: {where_q}.answers is empty; a SQuAD v1.1 question has at least one answer")
-                examples.append(QAExample(qa_id, title, context, question, tuple(answers)))
-    assert len(examples) == expected, (len(examples), expected)  # no question dropped
-    if mismatches:
-        lost = sum(answer.start < 0 for example in examples for answer in example.answers)
-        message = (f"{path}: {len(mismatches)} answer(s) whose answer_start does not point at the answer text "
-                   f"(first: {mismatches[0]})")
-        if on_mismatch == "raise":
-            raise ValueError(message + "; fix the file, or pass on_mismatch='repair' to move them to the text")
-        warnings.warn(message + f"; moved {len(mismatches) - lost} to the nearest occurrence of their text, "
-                      f"{lost} do not occur in the context (kept for evaluation, never trained on)", stacklevel=2)
-    return examples
-
-
-# %% book/en/appendix_h_qa_data.md (code cell 8)
-def download_to_cache(url: str, cache_dir=None) -> Path:
-    """The file at `url`, downloaded once into `cache_dir` (atomically: no half file is ever left there)."""
-    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    target = cache_dir / Path(urllib.parse.urlparse(url).path).name
-    if target.is_file():
-        return target
-    return download(url, target, advice="download it by hand and pass its path")  # chapter 00's downloader
-
-
-def _locate(name: str, urls: dict, split: str, path, cache_dir) -> Path:
-    if split not in urls:
-        raise ValueError(f"{name} has no split {split!r}; choose one of {sorted(urls)}")
-    file_name = Path(urllib.parse.urlparse(urls[split]).path).name
-    if path is None:
-        return download_to_cache(urls[split], cache_dir)
-    path = Path(path)
-    path = path / file_name if path.is_dir() else path
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file; pass the {name} file {file_name}, or path=None to download it")
-    return path
-
-
-def load_squad(split: str = "dev", path=None, cache_dir=None) -> list[QAExample]:
-    """SQuAD v1.1 (train-v1.1.json or dev-v1.1.json) from `path`, or downloaded to the cache."""
-    return read_squad_json(_locate("SQuAD v1.1", SQUAD_URLS, split, path, cache_dir))
-
-
-def load_drcd(split: str = "dev", path=None, cache_dir=None) -> list[QAExample]:
-    """DRCD (DRCD_training.json, DRCD_dev.json or DRCD_test.json) from `path`, or downloaded to the cache."""
-    return read_squad_json(_locate("DRCD", DRCD_URLS, split, path, cache_dir))
-
-
-def load_cmrc2018(split: str = "dev", path=None, cache_dir=None, on_mismatch: str = "repair") -> list[QAExample]:
-    """CMRC 2018 (cmrc2018_{train,dev,trial}.json); its dev file has answers whose answer_start is wrong: repaired loudly."""
-    return read_squad_json(_locate("CMRC 2018", CMRC2018_URLS, split, path, cache_dir), on_mismatch=on_mismatch)
 
 
 # %% book/en/appendix_h_qa_data.md (code cell 10)
@@ -585,41 +350,6 @@ def cmrc_f1(prediction: str, gold: str) -> float:
         return 0.0
     precision, recall = common / len(predicted), common / len(expected)
     return 2 * precision * recall / (precision + recall)
-
-
-# %% book/en/appendix_h_qa_data.md (code cell 12)
-QA_TASKS = {"squad": "en", "drcd": "zh"}
-
-
-def split_by_article(examples: list, train_articles: int) -> tuple[list, list]:
-    """(questions of the first `train_articles` titles, questions of the others), titles in file order."""
-    titles = list(dict.fromkeys(example.title for example in examples))
-    if not 0 < train_articles < len(titles):
-        raise ValueError(f"train_articles must be between 1 and {len(titles) - 1}, got {train_articles}")
-    chosen = set(titles[:train_articles])
-    return [e for e in examples if e.title in chosen], [e for e in examples if e.title not in chosen]
-
-
-def subsample(examples: list, count, seed: int = 1234) -> list:
-    """`count` questions drawn without replacement (None: all), kept in file order; the same draw every time."""
-    if count is None or count >= len(examples):
-        return list(examples)
-    chosen = sorted(random.Random(seed).sample(range(len(examples)), count))
-    return [examples[index] for index in chosen]
-
-
-def load_qa_task(task: str, data_dir) -> tuple[list, list, str]:
-    """(training questions, evaluation questions, how they were split) for 'squad' or 'drcd'."""
-    data_dir = Path(data_dir)
-    if task == "squad":
-        examples = load_squad("dev", path=data_dir / "datasets" / "squad-v1.1")
-        train, evaluation = split_by_article(examples, 32)
-        return train, evaluation, "SQuAD v1.1 dev: first 32 articles train, last 16 evaluate"
-    if task == "drcd":
-        folder = data_dir / "corpora" / "drcd-contexts"
-        return (load_drcd("test", path=folder), load_drcd("dev", path=folder),
-                "DRCD: train on DRCD_test.json, evaluate on DRCD_dev.json")
-    raise ValueError(f"unknown task {task!r}; choose one of {sorted(QA_TASKS)}")
 
 
 # %% book/en/appendix_h_qa_data.md (code cell 14)
@@ -672,7 +402,7 @@ def run_qa_command(argv=None, prog: str = "python -m bert_annotated.question_ans
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
-    from bert_annotated.pretrained import BOOK_MODEL_NAME, resolve_model_dir
+    from bert_annotated.checkpoints import BOOK_MODEL_NAME, resolve_model_dir
     encoder, tokenizer = load_pretrained_encoder(resolve_model_dir(args.model))
     model_name = Path(args.model).name if args.model else BOOK_MODEL_NAME
     tag = "" if model_name == BOOK_MODEL_NAME else "-" + model_name  # the book's model keeps the plain file names
@@ -693,138 +423,6 @@ def run_qa_command(argv=None, prog: str = "python -m bert_annotated.question_ans
                 path = output / f"qa-{task}-{start}{tag}-seed{seed}.json"
                 atomic_write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", path)
                 print(f"{path}: EM {record['em']:.1f}, F1 {record['f1']:.1f} ({record['train_seconds']:.0f} s)", flush=True)
-
-
-# %% book/en/appendix_h_qa_data.md (code cell 17)
-_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s|$)|[。！？]")
-
-
-def baseline_words(text: str) -> list[tuple[str, int, int]]:
-    """(word, start, end) of the words the baselines compare: lower case, no punctuation, no a/an/the; CJK: characters."""
-    words = []
-    for start, end in word_spans(text):  # chapter 11: CJK characters and punctuation alone, other runs whole
-        word = text[start:end].lower()
-        if not is_punctuation(word[0]) and word not in ("a", "an", "the"):
-            words.append((word, start, end))
-    return words
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence: cut after . ! ? before a space or the end, and after 。！？."""
-    spans, start = [], 0
-    for match in _SENTENCE_END.finditer(text):
-        spans.append((start, match.end()))
-        start = match.end()
-    return spans + [(start, len(text))] if start < len(text) else spans
-
-
-def _sentence_words(context: str) -> list[tuple[str, list]]:
-    """(text, baseline words) of each sentence of `context`; sentences without a word are left out."""
-    words, sentences = baseline_words(context), []
-    for start, end in sentence_spans(context):
-        inside = [word for word in words if start <= word[1] < end]
-        if inside:
-            sentences.append((context[start:end].strip(), inside))
-    return sentences
-
-
-# %% book/en/appendix_h_qa_data.md (code cell 18)
-def best_sentence_answer(question: str, context: str) -> str:
-    """The trivial baseline: the sentence sharing most different words with the question (the first on ties)."""
-    asked = {word for word, _, _ in baseline_words(question)}
-    sentences = _sentence_words(context)
-    if not sentences:
-        return ""
-    best = max(sentences, key=lambda sentence: len(asked & {word for word, _, _ in sentence[1]}))  # first on ties
-    return best[0]
-
-
-def _window_score(passage: list, targets: set, weights: dict) -> float:
-    """Richardson et al.'s sliding window: the best sum of weights[w] over w in targets, len(targets) words at a time."""
-    size = min(len(targets), len(passage))
-    values = [weights[word] if word in targets else 0.0 for word in passage]
-    total = best = sum(values[:size])
-    for end in range(size, len(values)):
-        total += values[end] - values[end - size]
-        best = max(best, total)
-    return best
-
-
-def sliding_window_answer(question: str, context: str, max_words: int = 8) -> str:
-    """SQuAD's sliding-window baseline (Rajpurkar et al., 2016, §5.1); candidates: spans of <= max_words words."""
-    if isinstance(max_words, bool) or not isinstance(max_words, int) or max_words < 1:
-        raise ValueError(f"max_words must be a positive integer, got {max_words!r}")
-    asked = {word for word, _, _ in baseline_words(question)}
-    sentences = _sentence_words(context)
-    passage = [word for _, words in sentences for word, _, _ in words]
-    weights = {word: math.log(1 + 1 / count) for word, count in collections.Counter(passage).items()}  # IC(w)
-    best_overlap, tied = -1, []
-    for _, words in sentences:  # step 1: question words in the sentence, outside the candidate
-        in_sentence = collections.Counter(word for word, _, _ in words if word in asked)
-        for first in range(len(words)):
-            in_candidate = collections.Counter()
-            for last in range(first, min(first + max_words, len(words))):
-                if words[last][0] in asked:
-                    in_candidate[words[last][0]] += 1
-                overlap = sum(count > in_candidate[word] for word, count in in_sentence.items())
-                if overlap > best_overlap:
-                    best_overlap, tied = overlap, []
-                if overlap == best_overlap:
-                    tied.append(words[first:last + 1])
-    if not tied:
-        return ""
-    targets = [asked | {word for word, _, _ in candidate} for candidate in tied]  # step 2: S = question + candidate
-    scores = [_window_score(passage, target, weights) for target in targets]
-    best = tied[scores.index(max(scores))]  # the first of the best
-    return context[best[0][1]:best[-1][2]]
-
-
-# %% book/en/appendix_h_qa_data.md (code cell 20)
-QA_SUBSETS = {"squad": (1000, 500), "drcd": (400, 300)}  # (training, evaluation) questions of chapter 11's runs
-
-
-def answer_length_cap(examples: list, coverage: float = 0.95) -> int:
-    """The smallest N such that the first gold answer of `coverage` of the questions has at most N baseline words."""
-    lengths = sorted(len(baseline_words(example.answers[0].text)) for example in examples)
-    return max(1, lengths[math.ceil(coverage * len(lengths)) - 1])
-
-
-def run_qa_baselines(task: str, data_dir, train_questions=None, eval_questions=None, shown: int = 8) -> list[dict]:
-    """Both baselines on the evaluation questions of chapter 11's experiment on `task`: one record each."""
-    train, evaluation, split = load_qa_task(task, data_dir)
-    train_all, eval_all = len(train), len(evaluation)
-    train, evaluation = subsample(train, train_questions), subsample(evaluation, eval_questions)
-    split += f"; {len(train)} of {train_all} training questions, {len(evaluation)} of {eval_all} evaluation questions"
-    max_words = answer_length_cap(train)  # the sliding window's one setting, from the training questions
-    baselines = {"sliding window": lambda e: sliding_window_answer(e.question, e.context, max_words),
-                 "best sentence": lambda e: best_sentence_answer(e.question, e.context)}
-    records = []
-    for name, answer in baselines.items():
-        started = time.process_time()
-        predictions = {example.id: answer(example) for example in evaluation}
-        scores = evaluate_answers(predictions, evaluation, QA_TASKS[task])
-        records.append({
-            "task": task, "baseline": name, "em": scores["em"], "f1": scores["f1"], "eval_examples": len(evaluation),
-            "train_examples": len(train), "split": split,
-            "max_words": max_words if name == "sliding window" else None,
-            "mean_predicted_words": sum(len(baseline_words(p)) for p in predictions.values()) / len(predictions),
-            "mean_gold_words": sum(len(baseline_words(e.answers[0].text)) for e in evaluation) / len(evaluation),
-            "device": "cpu", "cpu_seconds": round(time.process_time() - started, 1),
-            "examples": [{"question": e.question, "gold": [a.text for a in e.answers], "predicted": predictions[e.id]}
-                         for e in evaluation[:shown]]})
-    return records
-
-
-def write_qa_baselines(data_dir="../shared", output="book/results/qa-baselines.json", subsets=None) -> list[dict]:
-    """Both baselines on every task of `subsets` (default: QA_SUBSETS), all the records written to one JSON file."""
-    subsets = QA_SUBSETS if subsets is None else subsets
-    command = ('python -c "from bert_annotated.question_answering import write_qa_baselines; '
-               f'write_qa_baselines({str(data_dir)!r}, {str(output)!r}, {subsets!r})"')
-    date = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    records = [dict(record, command=command, date=date) for task, (train_questions, eval_questions) in subsets.items()
-               for record in run_qa_baselines(task, data_dir, train_questions, eval_questions)]
-    atomic_write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n", Path(output))  # chapter 00
-    return records
 
 
 # %% book/en/appendix_h_qa_data.md (code cell 23)

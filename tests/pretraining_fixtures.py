@@ -6,26 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from bert_annotated.masked_lm import MaskedLMMasker
-from bert_annotated.model import BertConfig
-from bert_annotated.pretraining_data import (
-    Corpus,
-    PretrainingCollator,
-    PretrainingDataset,
-    build_vocab,
-    create_pretraining_examples,
-    embedded_corpus_paths,
-    read_corpus,
-)
+from bert_annotated.corpora import Corpus, build_vocab, embedded_corpus_paths, read_corpus
+from bert_annotated.masking import MaskedLMMasker
+from bert_annotated.pretraining_data import PretrainingCollator, PretrainingDataset, create_pretraining_examples
 from bert_annotated.tokenization import BertTokenizer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 CPU = torch.device("cpu")
-
-
-def tiny_config(vocab_size: int, dropout: float = 0.1) -> BertConfig:
-    return BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                      intermediate_size=64, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
 
 
 @pytest.fixture(scope="module")

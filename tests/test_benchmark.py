@@ -48,7 +48,7 @@ def test_flop_count_matches_the_formula():
 
 
 def test_padding_measure_on_a_small_corpus(tmp_path):
-    from bert_annotated.pretraining_data import embedded_corpus_paths
+    from bert_annotated.corpora import embedded_corpus_paths
 
     corpus = [str(path) for path in embedded_corpus_paths("en")]
     result = subprocess.run(

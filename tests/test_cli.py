@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bert_annotated.pretraining_data import embedded_corpus_paths
-from bert_annotated.training import CHECKPOINT_FILE, load_checkpoint, read_metrics
+from bert_annotated.corpora import embedded_corpus_paths
+from bert_annotated.runs import CHECKPOINT_FILE, load_checkpoint, read_metrics
 
 ENTRY_POINTS = {"bert": "bert_main", "bert-vocab": "bert_vocab_main", "bert-annotated": "main"}
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -317,7 +317,7 @@ def test_flags_are_generated_from_training_config_and_accept_the_seeds_spellings
     import dataclasses
 
     from bert_annotated import cli
-    from bert_annotated.training import TrainingConfig
+    from bert_annotated.runs import TrainingConfig
 
     parser = cli._pretrain_parser()
     flags = {flag for action in parser._actions for flag in action.option_strings}
@@ -337,8 +337,8 @@ def test_flags_are_generated_from_training_config_and_accept_the_seeds_spellings
 
 def test_unset_sizes_and_learning_rate_come_from_the_device_preset(vocab_file):
     from bert_annotated import cli
+    from bert_annotated.runs import HARDWARE_PRESETS
     from bert_annotated.tokenization import BertTokenizer
-    from bert_annotated.training import HARDWARE_PRESETS
 
     args = cli._pretrain_parser().parse_args([])
     tokenizer = BertTokenizer(str(vocab_file))
@@ -373,7 +373,7 @@ def test_the_seeds_quick_start_works_verbatim(tmp_path):
     from safetensors.torch import load_file
 
     assert "bert.embeddings.word_embeddings.weight" in load_file(model_file)
-    from bert_annotated.training import load_pretrained
+    from bert_annotated.runs import load_pretrained
 
     model, tokenizer = load_pretrained(tmp_path / "output")
     assert model.config.vocab_size == len(tokenizer)

@@ -6,12 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert_annotated.attention import (
-    MultiHeadSelfAttention,
-    merge_heads,
-    scaled_dot_product_attention,
-    split_heads,
-)
+from bert_annotated.attention import MultiHeadSelfAttention, merge_heads, scaled_dot_product_attention, split_heads
 from bert_annotated.embeddings import BertEmbeddings
 
 

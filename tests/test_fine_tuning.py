@@ -8,34 +8,27 @@ from pathlib import Path
 import pytest
 import torch
 
-import bert_annotated.fine_tuning as fine_tuning
+import bert_annotated.classification_data as classification_data
+from bert_annotated.classification_data import TASKS, Example, load_task, read_task_split
 from bert_annotated.fine_tuning import (
-    TASKS,
-    BertForSequenceClassification,
-    Example,
     accuracy_and_f1,
     bag_of_words_baseline,
     collate,
     encode_examples,
     fine_tune,
     length_batches,
-    load_task,
     predict_labels,
-    read_task_split,
     run_experiment,
     scored_epochs,
     select_lr,
     split_train_pool,
     training_subset,
 )
-from bert_annotated.model import BertConfig, BertModel
-from bert_annotated.pretraining import BertForPreTraining
+from bert_annotated.model import BertForPreTraining, BertForSequenceClassification, BertModel
 from bert_annotated.tokenization import BertTokenizer, write_vocab
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 SAMPLE = Path(__file__).resolve().parents[1] / "book" / "data" / "glue-sst2-sample"
-TINY = dict(vocab_size=40, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-            max_position_embeddings=32)
 
 # (task, split) -> (rows, rows with label index 1), from the READMEs of ../shared/datasets
 PUBLISHED = {("sst2", "train"): (67_349, 37_569), ("sst2", "dev"): (872, 444),
@@ -116,7 +109,7 @@ def test_download_unpacks_the_archive_into_the_cache_once(tmp_path, monkeypatch)
 
     def no_network(url, destination):
         raise AssertionError("downloaded twice")
-    monkeypatch.setattr(fine_tuning, "_fetch", no_network)
+    monkeypatch.setattr(classification_data, "_fetch", no_network)
     assert len(load_task("sst2", "train", check_rows=False)) == 1
 
 
@@ -126,8 +119,8 @@ def test_download_builds_mrpc_like_glue(tmp_path, monkeypatch):
                     "1\t30\t31\tD\tE \n")
     ids = _write(tmp_path / "mrpc_dev_ids.tsv", "20\t21\n")
     monkeypatch.setitem(TASKS, "mrpc", TASKS["mrpc"]._replace(url=source.as_uri()))
-    monkeypatch.setattr(fine_tuning, "MRPC_DEV_IDS_URL", ids.as_uri())
-    folder = fine_tuning.download_task("mrpc", tmp_path / "cache")
+    monkeypatch.setattr(classification_data, "MRPC_DEV_IDS_URL", ids.as_uri())
+    folder = classification_data.download_task("mrpc", tmp_path / "cache")
     assert (folder / "train.tsv").read_bytes().startswith(b"\xef\xbb\xbfQuality")  # GLUE keeps the BOM
     assert read_task_split("mrpc", "dev", folder, check_rows=False) == [Example("B", "C", 0)]
     assert [e.text_b for e in read_task_split("mrpc", "train", folder, check_rows=False)] == ["A two", "E"]
@@ -136,26 +129,26 @@ def test_download_builds_mrpc_like_glue(tmp_path, monkeypatch):
 def test_a_failed_download_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setitem(TASKS, "rte", TASKS["rte"]._replace(url=(tmp_path / "missing.zip").as_uri()))
     with pytest.raises(ValueError, match="cannot download .*missing.zip.*download it by hand"):
-        fine_tuning.download_task("rte", tmp_path / "cache")
+        classification_data.download_task("rte", tmp_path / "cache")
 
 
-def test_classifier_shapes_loss_and_label_check():
+def test_classifier_shapes_loss_and_label_check(tiny_config):
     torch.manual_seed(0)
-    model = BertForSequenceClassification(BertConfig(**TINY), num_labels=3)
+    model = BertForSequenceClassification(tiny_config(), num_labels=3)
     ids = torch.randint(5, 40, (4, 6))
     out = model(ids, labels=torch.tensor([0, 2, 1, 1]))
     assert out.logits.shape == (4, 3) and out.loss.ndim == 0
     with pytest.raises(ValueError, match="labels"):
         model(ids, labels=torch.tensor([0, 3, 1, 1]))
     with pytest.raises(ValueError, match="num_labels"):
-        BertForSequenceClassification(BertConfig(**TINY), num_labels=1)
+        BertForSequenceClassification(tiny_config(), num_labels=1)
     assert abs(model.classifier.weight.std().item() - 0.02) < 0.01 and torch.all(model.classifier.bias == 0)
 
 
 @pytest.mark.parametrize("kind", ["pretraining", "body"])
-def test_from_pretrained_copies_the_body_only(tmp_path, kind):
+def test_from_pretrained_copies_the_body_only(tmp_path, kind, tiny_config):
     torch.manual_seed(0)
-    source = BertForPreTraining(BertConfig(**TINY)) if kind == "pretraining" else BertModel(BertConfig(**TINY))
+    source = BertForPreTraining(tiny_config()) if kind == "pretraining" else BertModel(tiny_config())
     source.save_pretrained(tmp_path / "ckpt")
     model = BertForSequenceClassification.from_pretrained(tmp_path / "ckpt", num_labels=2)
     body = source.bert if kind == "pretraining" else source
@@ -193,11 +186,11 @@ def test_batches_pad_and_group_by_length(tmp_path):
     assert sorted(i for b in shuffled for i in b) == list(range(100))
 
 
-def test_fine_tune_learns_a_separable_task_and_keeps_the_best_epoch(tmp_path):
+def test_fine_tune_learns_a_separable_task_and_keeps_the_best_epoch(tmp_path, tiny_config):
     tokenizer = _toy_tokenizer(tmp_path)
     train, held_out = (encode_examples(tokenizer, _toy_examples(n, seed), 16) for n, seed in ((160, 0), (60, 1)))
     torch.manual_seed(0)
-    model = BertForSequenceClassification(BertConfig(**{**TINY, "vocab_size": len(tokenizer)}))
+    model = BertForSequenceClassification(tiny_config(vocab_size=len(tokenizer)))
     result = fine_tune(model, train, held_out, epochs=6, batch_size=16, lr=2e-3, seed=0)
     assert [record["epoch"] for record in result.history] == sorted(scored_epochs(6))
     assert result.held_out_accuracy >= 0.95, result.history
@@ -209,11 +202,11 @@ def test_fine_tune_learns_a_separable_task_and_keeps_the_best_epoch(tmp_path):
         fine_tune(model, train, [])
 
 
-def test_fine_tune_adds_epochs_up_to_min_updates_and_scores_five_of_them(tmp_path):
+def test_fine_tune_adds_epochs_up_to_min_updates_and_scores_five_of_them(tmp_path, tiny_config):
     tokenizer = _toy_tokenizer(tmp_path)
     train, held_out = (encode_examples(tokenizer, _toy_examples(n, seed), 16) for n, seed in ((32, 0), (20, 1)))
     torch.manual_seed(0)
-    model = BertForSequenceClassification(BertConfig(**{**TINY, "vocab_size": len(tokenizer)}))
+    model = BertForSequenceClassification(tiny_config(vocab_size=len(tokenizer)))
     result = fine_tune(model, train, held_out, epochs=1, batch_size=16, lr=1e-3, min_updates=19, seed=0)
     assert result.updates == 20  # 2 batches per epoch: 10 epochs
     assert [record["epoch"] for record in result.history] == [2, 4, 6, 8, 10]
@@ -271,10 +264,10 @@ def test_select_lr_averages_seeds_and_breaks_ties_by_held_out_loss():
         select_lr(tied, "scratch", 10, (2,))
 
 
-def test_run_experiment_writes_records_and_resumes(tmp_path):
+def test_run_experiment_writes_records_and_resumes(tmp_path, tiny_config):
     tokenizer = _toy_tokenizer(tmp_path / "model")
     torch.manual_seed(0)
-    BertForPreTraining(BertConfig(**{**TINY, "vocab_size": len(tokenizer)})).save_pretrained(
+    BertForPreTraining(tiny_config(vocab_size=len(tokenizer))).save_pretrained(
         tmp_path / "model", tokenizer=tokenizer)
     rows = ["sentence\tlabel"] + [f"{e.text_a}\t{e.label}" for e in _toy_examples(60)]
     _write(tmp_path / "data" / "train.tsv", "\n".join(rows) + "\n")

@@ -15,9 +15,16 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from bert_annotated.live import (BROWSER_MODEL_NAME, browser_download_bytes, browser_manifest, export_browser_model,
-                                 live_attention, live_fill_mask)
-from bert_annotated.pretrained import attention_summary, book_model_dir, fill_mask, load_book_model
+from bert_annotated.checkpoints import book_model_dir
+from bert_annotated.live import (
+    BROWSER_MODEL_NAME,
+    browser_download_bytes,
+    browser_manifest,
+    export_browser_model,
+    live_attention,
+    live_fill_mask,
+)
+from bert_annotated.probing import attention_summary, fill_mask, load_book_model
 from bert_annotated.tokenization import CJK_RANGES, SPECIAL_TOKENS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from bert_annotated.checkpoints import hf_to_ours_state_dict, ours_to_hf_state_dict
 from bert_annotated.model import (
     BertConfig,
     BertEncoder,
@@ -14,27 +15,17 @@ from bert_annotated.model import (
     BertLayer,
     BertModel,
     BertPooler,
-    hf_to_ours_state_dict,
     init_bert_weights,
-    ours_to_hf_state_dict,
 )
 
-SMALL = dict(
-    vocab_size=100,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=37,
-    max_position_embeddings=64,
-)
 BASE_PARAMETERS = 109_482_240  # bert-base-uncased, BertModel with pooler
 LARGE_PARAMETERS = 335_141_888  # bert-large-uncased
 
 
-def padded_batch():
+def padded_batch(vocab_size):
     """Three sequences of lengths 10, 7 and 4, padded with id 0, each with two segments."""
     generator = torch.Generator().manual_seed(1)
-    input_ids = torch.randint(5, SMALL["vocab_size"], (3, 10), generator=generator)
+    input_ids = torch.randint(5, vocab_size, (3, 10), generator=generator)
     token_type_ids = torch.zeros(3, 10, dtype=torch.long)
     attention_mask = torch.zeros(3, 10, dtype=torch.long)
     for row, length in enumerate((10, 7, 4)):
@@ -44,10 +35,10 @@ def padded_batch():
     return input_ids, token_type_ids, attention_mask
 
 
-def randomized_hf_model(transformers, attn_implementation):
+def randomized_hf_model(tiny_config, transformers, attn_implementation):
     """A small transformers.BertModel whose every parameter (biases and LayerNorms too) is random."""
     torch.manual_seed(0)
-    hf_config = transformers.BertConfig(**SMALL, attn_implementation=attn_implementation)
+    hf_config = transformers.BertConfig(**tiny_config().to_dict(), attn_implementation=attn_implementation)
     hf_model = transformers.BertModel(hf_config).eval()
     with torch.no_grad():
         for name, parameter in hf_model.named_parameters():
@@ -63,11 +54,11 @@ def ours_from_hf(hf_config, hf_model):
 
 # ---------------------------------------------------------------------------- parity with transformers
 @pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
-def test_outputs_match_transformers_at_every_position(attn_implementation):
+def test_outputs_match_transformers_at_every_position(attn_implementation, tiny_config):
     transformers = pytest.importorskip("transformers")
-    hf_config, hf_model = randomized_hf_model(transformers, attn_implementation)
+    hf_config, hf_model = randomized_hf_model(tiny_config, transformers, attn_implementation)
     model = ours_from_hf(hf_config, hf_model)
-    input_ids, token_type_ids, attention_mask = padded_batch()
+    input_ids, token_type_ids, attention_mask = padded_batch(tiny_config().vocab_size)
     with torch.no_grad():
         expected = hf_model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
         sequence_output, pooled_output = model(input_ids, token_type_ids, attention_mask)
@@ -80,26 +71,26 @@ def test_outputs_match_transformers_at_every_position(attn_implementation):
     assert sequence_output.std() > 0.5
 
 
-def test_attention_probabilities_match_transformers():
+def test_attention_probabilities_match_transformers(tiny_config):
     transformers = pytest.importorskip("transformers")
-    hf_config, hf_model = randomized_hf_model(transformers, "eager")
+    hf_config, hf_model = randomized_hf_model(tiny_config, transformers, "eager")
     model = ours_from_hf(hf_config, hf_model)
-    input_ids, token_type_ids, attention_mask = padded_batch()
+    input_ids, token_type_ids, attention_mask = padded_batch(tiny_config().vocab_size)
     with torch.no_grad():
         expected = hf_model(
             input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask, output_attentions=True
         )
         _, _, attentions = model(input_ids, token_type_ids, attention_mask, output_attentions=True)
-    assert len(attentions) == len(expected.attentions) == SMALL["num_hidden_layers"]
+    assert len(attentions) == len(expected.attentions) == tiny_config().num_hidden_layers
     for ours, theirs in zip(attentions, expected.attentions):
         torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
 
 
-def test_default_token_types_and_mask_match_transformers():
+def test_default_token_types_and_mask_match_transformers(tiny_config):
     transformers = pytest.importorskip("transformers")
-    hf_config, hf_model = randomized_hf_model(transformers, "eager")
+    hf_config, hf_model = randomized_hf_model(tiny_config, transformers, "eager")
     model = ours_from_hf(hf_config, hf_model)
-    input_ids = padded_batch()[0][:1]  # the unpadded row
+    input_ids = padded_batch(tiny_config().vocab_size)[0][:1]  # the unpadded row
     with torch.no_grad():
         expected = hf_model(input_ids=input_ids)
         sequence_output, pooled_output = model(input_ids)
@@ -107,12 +98,12 @@ def test_default_token_types_and_mask_match_transformers():
     torch.testing.assert_close(pooled_output, expected.pooler_output, atol=1e-5, rtol=0)
 
 
-def test_config_from_transformers_config_dict():
+def test_config_from_transformers_config_dict(tiny_config):
     transformers = pytest.importorskip("transformers")
-    hf_dict = transformers.BertConfig(**SMALL).to_dict()
+    hf_dict = transformers.BertConfig(**tiny_config().to_dict()).to_dict()
     assert "model_type" in hf_dict  # extra keys that we must ignore
     config = BertConfig.from_dict(hf_dict)
-    assert config == BertConfig(**SMALL)
+    assert config == tiny_config()
 
 
 # ---------------------------------------------------------------------------- parameter counts
@@ -212,8 +203,8 @@ def test_config_rejects_bad_values(overrides, field):
         BertConfig.base(**overrides)
 
 
-def test_config_dict_round_trip_and_unknown_position_embeddings():
-    config = BertConfig(**SMALL, hidden_act="gelu_new", hidden_dropout_prob=0.0)
+def test_config_dict_round_trip_and_unknown_position_embeddings(tiny_config):
+    config = tiny_config(hidden_act="gelu_new", hidden_dropout_prob=0.0)
     assert BertConfig.from_dict(config.to_dict()) == config
     extra = {**config.to_dict(), "architectures": ["BertForMaskedLM"], "model_type": "bert", "use_cache": True}
     assert BertConfig.from_dict(extra) == config
@@ -221,16 +212,16 @@ def test_config_dict_round_trip_and_unknown_position_embeddings():
         BertConfig.from_dict({**config.to_dict(), "position_embedding_type": "relative_key"})
 
 
-def test_forward_rejects_too_long_input():
-    model = BertModel(BertConfig(**SMALL)).eval()
+def test_forward_rejects_too_long_input(tiny_config):
+    model = BertModel(tiny_config()).eval()
     with pytest.raises(ValueError, match=r"65 tokens, more than max_position_embeddings 64"):
         model(torch.ones(1, 65, dtype=torch.long))
     model(torch.ones(1, 64, dtype=torch.long))  # the limit itself is fine
 
 
 @pytest.mark.parametrize("bad_id", [100, 12345, -1])
-def test_forward_rejects_out_of_range_ids(bad_id):
-    model = BertModel(BertConfig(**SMALL)).eval()
+def test_forward_rejects_out_of_range_ids(bad_id, tiny_config):
+    model = BertModel(tiny_config()).eval()
     input_ids = torch.tensor([[2, 7, bad_id, 3]])
     with pytest.raises(ValueError, match=rf"input_ids contains {bad_id}, outside \[0, 100\)"):
         model(input_ids)
@@ -238,8 +229,8 @@ def test_forward_rejects_out_of_range_ids(bad_id):
         model(torch.tensor([[2, 7, 3]]), token_type_ids=torch.tensor([[0, 1, 2]]))
 
 
-def test_forward_rejects_mismatched_shapes():
-    model = BertModel(BertConfig(**SMALL)).eval()
+def test_forward_rejects_mismatched_shapes(tiny_config):
+    model = BertModel(tiny_config()).eval()
     with pytest.raises(ValueError, match="batch"):
         model(torch.tensor([2, 7, 3]))
     with pytest.raises(ValueError, match="attention_mask"):
@@ -247,11 +238,11 @@ def test_forward_rejects_mismatched_shapes():
 
 
 # ---------------------------------------------------------------------------- behaviour
-def test_output_attentions_are_probabilities_and_ignore_padding():
+def test_output_attentions_are_probabilities_and_ignore_padding(tiny_config):
     torch.manual_seed(0)
-    config = BertConfig(**SMALL)
+    config = tiny_config()
     model = BertModel(config).eval()
-    input_ids, token_type_ids, attention_mask = padded_batch()
+    input_ids, token_type_ids, attention_mask = padded_batch(tiny_config().vocab_size)
     with torch.no_grad():
         outputs = model(input_ids, token_type_ids, attention_mask, output_attentions=True)
         plain = model(input_ids, token_type_ids, attention_mask)
@@ -269,10 +260,10 @@ def test_output_attentions_are_probabilities_and_ignore_padding():
         assert (probabilities[~padded_keys] > 0).all()
 
 
-def test_padding_does_not_change_real_positions():
+def test_padding_does_not_change_real_positions(tiny_config):
     torch.manual_seed(0)
-    model = BertModel(BertConfig(**SMALL)).eval()
-    input_ids, token_type_ids, attention_mask = padded_batch()
+    model = BertModel(tiny_config()).eval()
+    input_ids, token_type_ids, attention_mask = padded_batch(tiny_config().vocab_size)
     with torch.no_grad():
         sequence_output, pooled_output = model(input_ids, token_type_ids, attention_mask)
         for row, length in enumerate((10, 7, 4)):
@@ -281,10 +272,10 @@ def test_padding_does_not_change_real_positions():
             torch.testing.assert_close(alone_pooled[0], pooled_output[row], atol=1e-5, rtol=0)
 
 
-def test_eval_is_deterministic_and_train_uses_dropout():
+def test_eval_is_deterministic_and_train_uses_dropout(tiny_config):
     torch.manual_seed(0)
-    model = BertModel(BertConfig(**SMALL))
-    input_ids, token_type_ids, attention_mask = padded_batch()
+    model = BertModel(tiny_config())
+    input_ids, token_type_ids, attention_mask = padded_batch(tiny_config().vocab_size)
     model.eval()
     with torch.no_grad():
         first = model(input_ids, token_type_ids, attention_mask)
@@ -295,10 +286,10 @@ def test_eval_is_deterministic_and_train_uses_dropout():
     assert not torch.allclose(dropped[0], first[0])
 
 
-def test_layers_are_post_layer_norm():
+def test_layers_are_post_layer_norm(tiny_config):
     """Right after init (LayerNorm gamma=1, beta=0) every layer output has mean 0, variance 1 per token."""
     torch.manual_seed(0)
-    config = BertConfig(**SMALL)
+    config = tiny_config()
     layer = BertLayer(config).eval()
     hidden = 7.0 * torch.randn(2, 5, config.hidden_size) + 3.0
     with torch.no_grad():
@@ -322,8 +313,8 @@ def test_feed_forward_is_position_wise_and_uses_exact_gelu():
         BertFeedForward(8, 16, hidden_act="swish")
 
 
-def test_encoder_and_pooler_structure():
-    config = BertConfig(**SMALL)
+def test_encoder_and_pooler_structure(tiny_config):
+    config = tiny_config()
     encoder = BertEncoder(config)
     assert len(encoder.layers) == 2 and isinstance(encoder.layers, nn.ModuleList)
     pooler = BertPooler(config.hidden_size)
@@ -335,8 +326,8 @@ def test_encoder_and_pooler_structure():
 
 
 # ---------------------------------------------------------------------------- key mapping
-def test_state_dict_key_mapping_round_trip():
-    model = BertModel(BertConfig(**SMALL))
+def test_state_dict_key_mapping_round_trip(tiny_config):
+    model = BertModel(tiny_config())
     state = model.state_dict()
     as_hf = ours_to_hf_state_dict(state)
     assert len(as_hf) == len(state) == 5 + 16 * 2 + 2
@@ -356,8 +347,8 @@ def test_state_dict_key_mapping_round_trip():
     assert back.keys() == state.keys() and all(back[key] is state[key] for key in state)
 
 
-def test_hf_key_mapping_accepts_prefix_buffers_and_old_layer_norm_names():
-    model = BertModel(BertConfig(**SMALL))
+def test_hf_key_mapping_accepts_prefix_buffers_and_old_layer_norm_names(tiny_config):
+    model = BertModel(tiny_config())
     as_hf = ours_to_hf_state_dict(model.state_dict())
     prefixed = {"bert." + key: value for key, value in as_hf.items()}
     prefixed["bert.embeddings.position_ids"] = torch.arange(64)[None]
@@ -369,13 +360,13 @@ def test_hf_key_mapping_accepts_prefix_buffers_and_old_layer_norm_names():
     for state in (prefixed, old_names):
         converted = hf_to_ours_state_dict(state)
         assert converted.keys() == model.state_dict().keys()
-        fresh = BertModel(BertConfig(**SMALL))
+        fresh = BertModel(tiny_config())
         fresh.load_state_dict(converted)  # strict
         assert torch.equal(fresh.encoder.layers[1].feed_forward_layer_norm.bias, model.encoder.layers[1].feed_forward_layer_norm.bias)
 
 
-def test_key_mapping_reports_unexpected_keys():
-    model = BertModel(BertConfig(**SMALL))
+def test_key_mapping_reports_unexpected_keys(tiny_config):
+    model = BertModel(tiny_config())
     as_hf = ours_to_hf_state_dict(model.state_dict())
     bad = {**as_hf, "cls.predictions.bias": torch.zeros(100), "encoder.layer.0.crossattention.self.query.weight": torch.zeros(1)}
     with pytest.raises(ValueError, match=r"2 unexpected key\(s\): cls\.predictions\.bias, encoder\.layer\.0\.crossattention"):
@@ -384,12 +375,12 @@ def test_key_mapping_reports_unexpected_keys():
         ours_to_hf_state_dict({**model.state_dict(), "mlm_head.bias": torch.zeros(100)})
 
 
-def test_hf_weights_load_into_ours_with_transformers_state_dict():
+def test_hf_weights_load_into_ours_with_transformers_state_dict(tiny_config):
     transformers = pytest.importorskip("transformers")
-    _, hf_model = randomized_hf_model(transformers, "eager")
+    _, hf_model = randomized_hf_model(tiny_config, transformers, "eager")
     hf_state = hf_model.state_dict()
     converted = hf_to_ours_state_dict(hf_state)
-    model = BertModel(BertConfig(**SMALL))
+    model = BertModel(tiny_config())
     missing, unexpected = model.load_state_dict(converted, strict=True)
     assert not missing and not unexpected
     back = ours_to_hf_state_dict(model.state_dict())

@@ -6,26 +6,19 @@ import math
 import pytest
 import torch
 
-from bert_annotated.masked_lm import IGNORE_INDEX, gather_masked_positions
-from bert_annotated.pretraining import (
-    BertForPreTraining,
-    build_optimizer,
-    build_scheduler,
-    evaluate_pretraining,
-    forward_batch,
-    parameter_groups,
-    resolve_precision,
-    train_step,
-    warmup_linear_decay,
-)
+from bert_annotated.masking import IGNORE_INDEX, gather_masked_positions
+from bert_annotated.model import BertForPreTraining
+from bert_annotated.optimization import build_optimizer, build_scheduler, parameter_groups, warmup_linear_decay
+from bert_annotated.pretraining import evaluate_pretraining, forward_batch, train_step
+from bert_annotated.runtime import resolve_precision
 
 # pytest fixtures (imported with the fixtures they depend on)
-from pretraining_fixtures import CPU, tiny_config, collate, corpus, dataset, tokenizer  # noqa: F401
+from pretraining_fixtures import CPU, collate, corpus, dataset, tokenizer  # noqa: F401
 
 
-def test_model_outputs_shapes_and_losses():
+def test_model_outputs_shapes_and_losses(tiny_config):
     torch.manual_seed(0)
-    model = BertForPreTraining(tiny_config(500, dropout=0.0)).eval()
+    model = BertForPreTraining(tiny_config(vocab_size=500, dropout=0.0)).eval()
     assert model.mlm_head.decoder.weight is model.bert.embeddings.word_embeddings.weight
     input_ids = torch.randint(5, 500, (4, 10))
     attention_mask = torch.ones_like(input_ids)
@@ -58,8 +51,8 @@ def test_model_outputs_shapes_and_losses():
     nothing_masked.loss.backward()  # still differentiable
 
 
-def test_tied_decoder_gets_both_gradients():
-    model = BertForPreTraining(tiny_config(300))
+def test_tied_decoder_gets_both_gradients(tiny_config):
+    model = BertForPreTraining(tiny_config(vocab_size=300))
     labels = torch.full((2, 6), IGNORE_INDEX)
     labels[:, 2] = 7
     model(torch.randint(5, 300, (2, 6)), mlm_labels=labels, next_sentence_labels=torch.tensor([0, 1])).loss.backward()
@@ -68,8 +61,8 @@ def test_tied_decoder_gets_both_gradients():
     assert grad[299].abs().sum() > 0  # an id absent from the input still gets a gradient through the decoder
 
 
-def test_parameter_groups_exclude_bias_and_layernorm():
-    model = BertForPreTraining(tiny_config(100))
+def test_parameter_groups_exclude_bias_and_layernorm(tiny_config):
+    model = BertForPreTraining(tiny_config(vocab_size=100))
     decay, no_decay = parameter_groups(model, 0.01)
     assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
     names = {id(p): n for n, p in model.named_parameters()}
@@ -85,8 +78,8 @@ def test_parameter_groups_exclude_bias_and_layernorm():
     assert optimizer.param_groups[0]["betas"] == (0.8, 0.99) and optimizer.param_groups[0]["lr"] == 3e-4
 
 
-def test_no_decay_parameters_are_not_shrunk():
-    model = BertForPreTraining(tiny_config(100))
+def test_no_decay_parameters_are_not_shrunk(tiny_config):
+    model = BertForPreTraining(tiny_config(vocab_size=100))
     optimizer = build_optimizer(model, lr=0.1, weight_decay=0.5)
     layer_norm = model.bert.embeddings.layer_norm.weight
     word = model.bert.embeddings.word_embeddings.weight
@@ -115,14 +108,14 @@ def test_schedule_warmup_then_linear_decay_and_lr_is_used():
         assert used[0] == pytest.approx(lr / 4) and used[-1] == pytest.approx(lr / 8)
 
 
-def test_gradient_accumulation_equals_one_big_batch(dataset, collate, tokenizer):
+def test_gradient_accumulation_equals_one_big_batch(dataset, collate, tokenizer, tiny_config):
     whole = collate([dataset[i] for i in range(8)])
     parts = [{k: v[:3] for k, v in whole.items()}, {k: v[3:] for k, v in whole.items()}]
     assert int((parts[0]["mlm_labels"] != IGNORE_INDEX).sum()) != int((parts[1]["mlm_labels"] != IGNORE_INDEX).sum())
 
     def weights_after(micro_batches, max_grad_norm=1e9):
         torch.manual_seed(0)
-        model = BertForPreTraining(tiny_config(len(tokenizer), dropout=0.0))
+        model = BertForPreTraining(tiny_config(vocab_size=len(tokenizer), dropout=0.0))
         optimizer = torch.optim.SGD(model.parameters(), lr=1.0)  # the update is the gradient itself
         scheduler = build_scheduler(optimizer, 0, 1)
         stats = train_step(model, micro_batches, optimizer, scheduler, torch.amp.GradScaler("cpu", enabled=False),
@@ -138,12 +131,12 @@ def test_gradient_accumulation_equals_one_big_batch(dataset, collate, tokenizer)
     assert not torch.allclose(clipped, accumulated)
 
 
-def test_fp16_style_loss_scaling_is_undone_before_clipping(dataset, collate, tokenizer):
+def test_fp16_style_loss_scaling_is_undone_before_clipping(dataset, collate, tokenizer, tiny_config):
     batch = collate([dataset[i] for i in range(4)])
 
     def weights_after(scaler):
         torch.manual_seed(0)
-        model = BertForPreTraining(tiny_config(len(tokenizer), dropout=0.0))
+        model = BertForPreTraining(tiny_config(vocab_size=len(tokenizer), dropout=0.0))
         optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
         train_step(model, [batch], optimizer, build_scheduler(optimizer, 0, 1), scaler, CPU, max_grad_norm=1.0)
         return torch.cat([p.detach().flatten() for p in model.parameters()])
@@ -162,27 +155,27 @@ def test_precision_choice():
         resolve_precision("fp8", CPU)
 
 
-def test_bf16_autocast_step_on_cpu(dataset, collate, tokenizer):
+def test_bf16_autocast_step_on_cpu(dataset, collate, tokenizer, tiny_config):
     torch.manual_seed(0)
-    model = BertForPreTraining(tiny_config(len(tokenizer)))
+    model = BertForPreTraining(tiny_config(vocab_size=len(tokenizer)))
     optimizer = build_optimizer(model, lr=1e-3)
     stats = train_step(model, [collate([dataset[i] for i in range(4)])], optimizer, build_scheduler(optimizer, 0, 5),
                        torch.amp.GradScaler("cpu", enabled=False), CPU, precision="bf16")
     assert all(torch.isfinite(value) for value in stats.values()) and all(p.dtype == torch.float32 for p in model.parameters())
 
 
-def test_evaluate_is_deterministic(dataset, collate, tokenizer):
+def test_evaluate_is_deterministic(dataset, collate, tokenizer, tiny_config):
     torch.manual_seed(0)
-    model = BertForPreTraining(tiny_config(len(tokenizer)))
+    model = BertForPreTraining(tiny_config(vocab_size=len(tokenizer)))
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(16)), batch_size=8, collate_fn=collate)
     first, second = evaluate_pretraining(model, loader, CPU), evaluate_pretraining(model, loader, CPU)
     assert first == second and model.training  # eval mode only inside
     assert abs(first["nsp_loss"] - math.log(2)) < 0.3
 
 
-def test_fixed_slots_give_the_same_loss_and_gradients_without_a_device_sync(monkeypatch):
+def test_fixed_slots_give_the_same_loss_and_gradients_without_a_device_sync(monkeypatch, tiny_config):
     torch.manual_seed(0)
-    model = BertForPreTraining(tiny_config(300, dropout=0.0))
+    model = BertForPreTraining(tiny_config(vocab_size=300, dropout=0.0))
     input_ids = torch.randint(5, 300, (3, 10))
     labels = torch.full_like(input_ids, IGNORE_INDEX)
     labels[0, [1, 4]], labels[2, [7]] = input_ids[0, [1, 4]], input_ids[2, [7]]  # row 1 predicts nothing
@@ -206,9 +199,9 @@ def test_fixed_slots_give_the_same_loss_and_gradients_without_a_device_sync(monk
         model(input_ids, mlm_labels=labels, masked_positions=positions)
 
 
-def test_collated_batches_run_the_step_without_a_range_check(dataset, collate, tokenizer, monkeypatch):
+def test_collated_batches_run_the_step_without_a_range_check(dataset, collate, tokenizer, monkeypatch, tiny_config):
     batch = collate(dataset.__getitems__(range(4)))
-    model = BertForPreTraining(tiny_config(len(tokenizer)))
+    model = BertForPreTraining(tiny_config(vocab_size=len(tokenizer)))
     monkeypatch.setattr(torch, "aminmax", lambda *args, **kwargs: pytest.fail("a per-step range check ran"))
     output = forward_batch(model, batch)
     assert output.mlm_logits.shape[:2] == batch["masked_positions"].shape

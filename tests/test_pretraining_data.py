@@ -8,16 +8,9 @@ import time
 import pytest
 import torch
 
-from bert_annotated.masked_lm import IGNORE_INDEX
-from bert_annotated.pretraining_data import (
-    Corpus,
-    corpus_files,
-    create_pretraining_examples,
-    detect_corpus_format,
-    PretrainingDataset,
-    read_corpus,
-    split_sentences,
-)
+from bert_annotated.corpora import Corpus, corpus_files, detect_corpus_format, read_corpus, split_sentences
+from bert_annotated.masking import IGNORE_INDEX
+from bert_annotated.pretraining_data import PretrainingDataset, create_pretraining_examples
 
 # pytest fixtures (imported with the fixtures they depend on)
 from pretraining_fixtures import SHARED, collate, corpus, dataset, tokenizer  # noqa: F401
@@ -237,7 +230,7 @@ WIKITEXT_SAMPLE = (" = Alpha = \n \n Alpha is a letter . It comes first @-@ ever
 
 
 def _wikitext_zip(tmp_path, text: str = WIKITEXT_SAMPLE):
-    from bert_annotated.pretraining_data import WIKITEXT_SPLITS
+    from bert_annotated.corpora import WIKITEXT_SPLITS
     import zipfile
 
     archive = tmp_path / "source" / "wikitext-103-raw-v1.zip"
@@ -249,7 +242,7 @@ def _wikitext_zip(tmp_path, text: str = WIKITEXT_SAMPLE):
 
 
 def test_read_wikitext_articles_headings_and_slice(tmp_path):
-    from bert_annotated.pretraining_data import read_wikitext
+    from bert_annotated.corpora import read_wikitext
 
     path = tmp_path / "wiki.valid.raw"
     path.write_text(WIKITEXT_SAMPLE.replace(" = Alpha = \n", " = Alpha = \r\n"), encoding="utf-8")  # CRLF titles
@@ -261,7 +254,7 @@ def test_read_wikitext_articles_headings_and_slice(tmp_path):
 
 @pytest.mark.parametrize("text", ["Plain text, no title.\n\nAnother document.\n", "", " = = Only a heading = = \n"])
 def test_read_wikitext_rejects_other_files(tmp_path, text):
-    from bert_annotated.pretraining_data import read_wikitext
+    from bert_annotated.corpora import read_wikitext
 
     path = tmp_path / "notes.txt"
     path.write_text(text, encoding="utf-8")
@@ -272,7 +265,7 @@ def test_read_wikitext_rejects_other_files(tmp_path, text):
 
 @pytest.mark.skipif(not WIKITEXT2_TEST.is_file(), reason="needs ../shared/corpora/wikitext-2")
 def test_read_wikitext_on_wikitext2_and_a_slice():
-    from bert_annotated.pretraining_data import read_wikitext
+    from bert_annotated.corpora import read_wikitext
 
     lines = WIKITEXT2_TEST.read_text(encoding="utf-8").split("\n")
     title_lines = sum(1 for line in lines if re.match(r"^ = [^=].* = $", line.rstrip("\r")))  # as its README says
@@ -289,7 +282,7 @@ def test_read_wikitext_on_wikitext2_and_a_slice():
 
 @pytest.mark.skipif(not WIKITEXT2_TEST.is_file(), reason="needs ../shared/corpora/wikitext-2")
 def test_loader_reads_wikitext2_through_the_download_path(tmp_path):
-    from bert_annotated.pretraining_data import read_wikitext, read_wikitext103
+    from bert_annotated.corpora import read_wikitext, read_wikitext103
 
     archive = _wikitext_zip(tmp_path, WIKITEXT2_TEST.read_text(encoding="utf-8"))
     corpus = read_wikitext103("valid", cache_dir=tmp_path / "cache", url=archive.as_uri())
@@ -297,21 +290,21 @@ def test_loader_reads_wikitext2_through_the_download_path(tmp_path):
 
 
 def test_loader_downloads_once_from_a_file_url(tmp_path, monkeypatch):
-    import bert_annotated.pretraining_data as pretraining_data
+    import bert_annotated.corpora as corpora
 
     archive = _wikitext_zip(tmp_path)
     monkeypatch.setenv("BERT_ANNOTATED_CACHE", str(tmp_path / "cache"))
-    corpus = pretraining_data.read_wikitext103("test", url=archive.as_uri())
+    corpus = corpora.read_wikitext103("test", url=archive.as_uri())
     assert len(corpus) == 2 and corpus.source.endswith("wiki.test.raw")
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["wikitext-103-raw", "wikitext-103-raw-v1.zip"]
     archive.unlink()  # a second call uses the cache and never downloads
-    assert pretraining_data.wikitext103_dir(url=archive.as_uri()) == tmp_path / "cache" / "wikitext-103-raw"
+    assert corpora.wikitext103_dir(url=archive.as_uri()) == tmp_path / "cache" / "wikitext-103-raw"
     with pytest.raises(ValueError, match="unknown WikiText split"):
-        pretraining_data.read_wikitext103("dev", url=archive.as_uri())
+        corpora.read_wikitext103("dev", url=archive.as_uri())
 
 
 def test_a_cut_download_never_looks_complete(tmp_path, monkeypatch):
-    import bert_annotated.pretraining_data as pretraining_data
+    import bert_annotated.corpora as corpora
 
     class CutResponse(io.BytesIO):
         headers = {"Content-Length": "1000"}
@@ -322,14 +315,14 @@ def test_a_cut_download_never_looks_complete(tmp_path, monkeypatch):
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(pretraining_data.urllib.request, "urlopen", lambda url, timeout: CutResponse(b"x" * 400))
+    monkeypatch.setattr(corpora.urllib.request, "urlopen", lambda url, timeout: CutResponse(b"x" * 400))
     with pytest.raises(ValueError, match="stopped after 400 of 1,000 bytes"):
-        pretraining_data.wikitext103_dir(tmp_path, url="https://example.invalid/wikitext-103-raw-v1.zip")
+        corpora.wikitext103_dir(tmp_path, url="https://example.invalid/wikitext-103-raw-v1.zip")
     assert list(tmp_path.iterdir()) == []  # neither the archive nor a .partial file is left behind
 
 
 def test_truncated_zip_is_a_one_line_error_naming_it(tmp_path):
-    from bert_annotated.pretraining_data import wikitext103_dir
+    from bert_annotated.corpora import wikitext103_dir
 
     archive = _wikitext_zip(tmp_path)
     cache = tmp_path / "cache"

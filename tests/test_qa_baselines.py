@@ -6,9 +6,7 @@ import math
 
 import pytest
 
-from bert_annotated.question_answering import (
-    Answer,
-    QAExample,
+from bert_annotated.qa_baselines import (
     answer_length_cap,
     baseline_words,
     best_sentence_answer,
@@ -17,6 +15,7 @@ from bert_annotated.question_answering import (
     sliding_window_answer,
     write_qa_baselines,
 )
+from bert_annotated.qa_data import Answer, QAExample
 
 # Two sentences; after dropping punctuation the passage has 12 words, "tesla" twice (IC = log 1.5), the others
 # once (IC = log 2):  0 tesla 1 was 2 born 3 at 4 smiljan | 5 in 6 1884 7 tesla 8 moved 9 to 10 new 11 york

@@ -8,15 +8,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from bert_annotated.masked_lm import IGNORE_INDEX
-from bert_annotated.model import BertConfig
-from bert_annotated.question_answering import (
+from bert_annotated.masking import IGNORE_INDEX
+from bert_annotated.model import BertForQuestionAnswering, BertForTokenClassification
+from bert_annotated.qa_data import (
     CMRC2018_URLS,
+    DRCD_URLS,
     SQUAD_URLS,
     Answer,
-    BertForQuestionAnswering,
-    BertForTokenClassification,
     QAExample,
+    download_to_cache,
+    load_cmrc2018,
+    load_drcd,
+    load_squad,
+    read_squad_json,
+    split_by_article,
+    subsample,
+)
+from bert_annotated.question_answering import (
     QAFeature,
     align_word_labels,
     answer_token_span,
@@ -24,21 +32,14 @@ from bert_annotated.question_answering import (
     cmrc_exact_match,
     cmrc_f1,
     doc_windows,
-    download_to_cache,
     evaluate_answers,
     is_max_context,
-    load_cmrc2018,
-    load_drcd,
-    load_squad,
     make_features,
     mixed_segmentation,
     normalize_answer,
     predict_answers,
-    read_squad_json,
-    split_by_article,
     squad_exact_match,
     squad_f1,
-    subsample,
     tokenize_with_offsets,
     train_qa,
 )
@@ -48,8 +49,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "book" / "data" / "qa-sample"
 MODEL = ROOT / "book" / "models" / "bert-mini-bilingual"
 SHARED = ROOT.parent / "shared"
-TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-            max_position_embeddings=64)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +152,7 @@ def test_loaders_read_folders_and_download_once(tmp_path, monkeypatch):
     source.mkdir()
     (source / "DRCD_dev.json").write_bytes((SAMPLE / "drcd-dev-sample.json").read_bytes())
     assert len(load_drcd("dev", path=source)) == 9  # a folder in the published layout
-    monkeypatch.setitem(__import__("bert_annotated.question_answering", fromlist=["DRCD_URLS"]).DRCD_URLS,
+    monkeypatch.setitem(DRCD_URLS,
                         "dev", (source / "DRCD_dev.json").as_uri())
     cache = tmp_path / "cache"
     assert len(load_drcd("dev", cache_dir=cache)) == 9
@@ -296,11 +295,11 @@ def test_prediction_picks_the_best_window_and_returns_exact_text(tokenizer):
 
 # the model ----------------------------------------------------------------------------------------------------------
 
-def test_qa_head_matches_transformers_and_round_trips(tmp_path):
+def test_qa_head_matches_transformers_and_round_trips(tmp_path, tiny_config):
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    reference = transformers.BertForQuestionAnswering(transformers.BertConfig(**TINY)).eval()
-    ours = BertForQuestionAnswering(BertConfig(**TINY)).load_hf_state_dict(reference.state_dict()).eval()
+    reference = transformers.BertForQuestionAnswering(transformers.BertConfig(**tiny_config().to_dict())).eval()
+    ours = BertForQuestionAnswering(tiny_config()).load_hf_state_dict(reference.state_dict()).eval()
     ids, types = torch.randint(5, 99, (2, 12)), torch.tensor([[0] * 5 + [1] * 7] * 2)
     mask = torch.ones(2, 12, dtype=torch.long)
     mask[1, 9:] = 0
@@ -312,7 +311,7 @@ def test_qa_head_matches_transformers_and_round_trips(tmp_path):
     torch.testing.assert_close(mine.end_logits, theirs.end_logits, atol=1e-5, rtol=0)
     assert mine.loss.item() == pytest.approx(theirs.loss.item(), abs=1e-5)
     # our model saved with HF names loads into transformers, and a saved HF QA folder loads into ours
-    back = transformers.BertForQuestionAnswering(transformers.BertConfig(**TINY)).eval()
+    back = transformers.BertForQuestionAnswering(transformers.BertConfig(**tiny_config().to_dict())).eval()
     back.load_state_dict(ours.hf_state_dict(), strict=False)
     with torch.no_grad():
         torch.testing.assert_close(back(input_ids=ids).start_logits, reference(input_ids=ids).start_logits)
@@ -330,10 +329,10 @@ def test_book_model_loads_as_qa_model_with_fresh_head():
     assert abs(model.qa_outputs.weight.std().item() - 0.02) < 0.005 and torch.all(model.qa_outputs.bias == 0)
 
 
-def test_a_few_training_steps_lower_the_loss(tokenizer):
+def test_a_few_training_steps_lower_the_loss(tokenizer, tiny_config):
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = tiny_config(vocab_size=len(tokenizer), num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                         max_position_embeddings=128)  # 96-token windows
     examples = read_squad_json(SAMPLE / "drcd-dev-sample.json")[:4]
     features = make_features(examples, tokenizer, max_seq_length=96, doc_stride=48)
     losses = train_qa(BertForQuestionAnswering(config), features, tokenizer.pad_token_id, epochs=8, batch_size=8, lr=3e-3)
@@ -360,9 +359,9 @@ def test_token_labels_go_on_first_pieces_only(tokenizer):
         align_word_labels(tokenizer, ["a"], ["B-PER"], labels)
 
 
-def test_token_classifier_ignores_unlabelled_pieces():
+def test_token_classifier_ignores_unlabelled_pieces(tiny_config):
     torch.manual_seed(0)
-    model = BertForTokenClassification(BertConfig(**TINY), num_labels=3).eval()
+    model = BertForTokenClassification(tiny_config(), num_labels=3).eval()
     ids = torch.randint(5, 99, (2, 6))
     labels = torch.tensor([[IGNORE_INDEX, 1, IGNORE_INDEX, 2, 0, IGNORE_INDEX], [IGNORE_INDEX, 0, 0, 0, IGNORE_INDEX, IGNORE_INDEX]])
     output = model(ids, labels=labels)
@@ -370,4 +369,4 @@ def test_token_classifier_ignores_unlabelled_pieces():
     expected = torch.nn.functional.cross_entropy(output.logits[keep], labels[keep])
     assert output.logits.shape == (2, 6, 3) and output.loss.item() == pytest.approx(expected.item(), abs=1e-6)
     with pytest.raises(ValueError, match="num_labels"):
-        BertForTokenClassification(BertConfig(**TINY), num_labels=1)
+        BertForTokenClassification(tiny_config(), num_labels=1)

@@ -21,11 +21,11 @@ import pytest
 import bert_annotated
 from bert_annotated.tokenization import (
     SPECIAL_TOKENS,
+    SPLIT_DISAGREEMENTS,
     BasicTokenizer,
     BertTokenizer,
     PairStatistics,
     WordpieceTokenizer,
-    SPLIT_DISAGREEMENTS,
     count_words,
     count_words_fast,
     initial_alphabet,

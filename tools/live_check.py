@@ -98,7 +98,7 @@ def run_widget(widget, timeout_ms: int = LOAD_TIMEOUT_MS) -> None:
 def check_edition(context, base: str, language: str, model, tokenizer, report: dict) -> list[str]:
     import torch
 
-    from bert_annotated.pretrained import attention_summary, fill_mask
+    from bert_annotated.probing import attention_summary, fill_mask
 
     problems: list[str] = []
     page = context.new_page()
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from playwright.sync_api import sync_playwright
 
-    from bert_annotated.pretrained import load_book_model
+    from bert_annotated.probing import load_book_model
 
     model, tokenizer = load_book_model()
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

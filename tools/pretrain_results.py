@@ -1,7 +1,7 @@
 """Write book/results/pretrain-bert-mini-bilingual.json from the GPU run in ../shared (chapter 08 shows it).
 
 The run's own files (metrics.jsonl, run.json) give the curves and the headline figures, through
-`bert_annotated.training.run_results`. The NSP baseline, the NotNext share of the run's examples, is not in
+`bert_annotated.runs.run_results`. The NSP baseline, the NotNext share of the run's examples, is not in
 them: it is recomputed here on a CPU (about 30 s) by rebuilding the examples from the same corpora,
 vocabulary, seed and settings, and the example counts are checked against run.json.
 
@@ -14,9 +14,10 @@ import json
 import sys
 from pathlib import Path
 
-from bert_annotated.pretraining_data import create_pretraining_examples, read_corpus
+from bert_annotated.corpora import read_corpus
+from bert_annotated.pretraining_data import create_pretraining_examples
+from bert_annotated.runs import run_results
 from bert_annotated.tokenization import BertTokenizer
-from bert_annotated.training import run_results
 
 RUN = "checkpoints/bert-mini-bilingual"
 CORPORA = ["corpora/enwiki-sample", "corpora/zhwiki-sample/zhwiki_sample.txt",

@@ -39,8 +39,8 @@ def add_live_script(app, pagename, templatename, context, doctree):
 def export_live_model(app, exception):
     if exception is not None or app.builder.format != "html":
         return
+    from bert_annotated.checkpoints import book_model_dir
     from bert_annotated.live import export_browser_model
-    from bert_annotated.pretrained import book_model_dir
 
     output = Path(app.outdir, *LIVE_FOLDER)
     try:

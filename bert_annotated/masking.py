@@ -5,11 +5,8 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from bert_annotated.model import ACTIVATIONS, BertConfig, init_bert_weights
-
-__all__ = ['IGNORE_INDEX', 'masking_budget', 'word_start_positions', 'choose_positions_to_mask', 'MaskedLMMasker', 'BertMLMHead', 'masked_lm_loss', 'gather_masked_positions']
+__all__ = ['IGNORE_INDEX', 'masking_budget', 'word_start_positions', 'choose_positions_to_mask', 'MaskedLMMasker', 'gather_masked_positions']
 
 # %% book/en/05_masked_lm.md (code cell 4)
 IGNORE_INDEX = -100  # label of positions that are not predicted (F.cross_entropy's default ignore_index)
@@ -197,73 +194,6 @@ class MaskedLMMasker:
         return (f"MaskedLMMasker(mask_token_id={self.mask_token_id}, vocab_size={self.vocab_size}, "
                 f"special_token_ids={self.special_token_ids.tolist()}, mask_prob={self.mask_prob}, "
                 f"max_predictions_per_seq={self.max_predictions_per_seq}, whole_word_mask={self.whole_word_mask})")
-
-
-# %% book/en/05_masked_lm.md (code cell 22)
-def _select_positions(sequence_output: torch.Tensor, masked_positions: torch.Tensor) -> torch.Tensor:
-    """The hidden states at the masked positions: (num_masked, hidden) or (batch, max_pred, hidden)."""
-    batch_and_seq = tuple(sequence_output.shape[:-1])
-    if masked_positions.dtype == torch.bool and tuple(masked_positions.shape) == batch_and_seq:
-        return sequence_output[masked_positions]  # (num_masked, hidden): a shape that depends on the data
-    if (masked_positions.dtype in (torch.int64, torch.int32) and masked_positions.dim() == 2
-            and masked_positions.shape[0] == batch_and_seq[0]):
-        index = masked_positions.long().unsqueeze(-1).expand(-1, -1, sequence_output.shape[-1])  # (batch, max_pred, hidden)
-        return sequence_output.gather(1, index)  # (batch, max_pred, hidden): a fixed shape
-    raise ValueError(f"masked_positions must be a bool tensor of shape {batch_and_seq} (e.g. labels != -100) or "
-                     f"integer positions of shape ({batch_and_seq[0]}, max_predictions) from gather_masked_positions, "
-                     f"got {masked_positions.dtype} {tuple(masked_positions.shape)}")
-
-
-# %% book/en/05_masked_lm.md (code cell 23)
-class BertMLMHead(nn.Module):
-    """BERT's masked-LM head: dense + GELU + LayerNorm, then a decoder tied to the word embeddings, plus a bias."""
-
-    def __init__(self, config: BertConfig, word_embeddings: nn.Embedding):
-        super().__init__()
-        if tuple(word_embeddings.weight.shape) != (config.vocab_size, config.hidden_size):
-            raise ValueError(f"word_embeddings has shape {tuple(word_embeddings.weight.shape)}, expected "
-                             f"(vocab_size, hidden_size) = ({config.vocab_size}, {config.hidden_size})")
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.activation = ACTIVATIONS[config.hidden_act]  # chapter 04's table: exact erf GELU for "gelu"
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.decoder.weight = word_embeddings.weight  # tied: the very same Parameter, (vocab, hidden)
-        self.bias = nn.Parameter(torch.zeros(config.vocab_size))  # (vocab,)
-        init_bert_weights(self.dense, config.initializer_range)  # N(0, 0.02), zero bias; never re-init the tied matrix
-
-    def forward(self, sequence_output: torch.Tensor, masked_positions: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """sequence_output (batch, seq, hidden); masked_positions: None, a (batch, seq) bool tensor such as
-        `labels != -100`, or (batch, max_predictions) integer positions from `gather_masked_positions`.
-
-        Returns logits (batch, seq, vocab) for None; (num_masked, vocab) in row-major order of the True
-        positions for a bool mask; (batch, max_predictions, vocab) for positions: a shape fixed in advance.
-        """
-        if masked_positions is not None:
-            sequence_output = _select_positions(sequence_output, masked_positions)  # (num_masked or batch x max_pred, hidden)
-        hidden = self.layer_norm(self.activation(self.dense(sequence_output)))  # (..., hidden)
-        return self.decoder(hidden) + self.bias  # (..., vocab)
-
-
-# %% book/en/05_masked_lm.md (code cell 26)
-def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy averaged over the predicted positions only (labels != -100).
-
-    logits: (num_masked, vocab) from `BertMLMHead(..., labels != -100)`, or (batch, seq, vocab) for all positions
-    with labels (batch, seq), or (batch, max_predictions, vocab) with the labels of gather_masked_positions.
-    -100 marks what is not predicted. Returns 0 (still differentiable) when nothing is.
-    """
-    predicted = labels != IGNORE_INDEX
-    if logits.dim() == labels.dim() + 1 and logits.shape[:-1] == labels.shape:  # one row per position or slot
-        # sum over the labelled rows / their number: static shapes, no boolean indexing, 0 when nothing is labelled
-        total = F.cross_entropy(logits.float().flatten(0, -2), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
-        return total / predicted.sum().clamp(min=1)
-    targets = labels[predicted]  # (num_masked,)
-    if logits.shape[0] != targets.shape[0]:
-        raise ValueError(f"{logits.shape[0]} rows of logits for {targets.shape[0]} labelled positions; "
-                         "compute the logits with masked_positions = labels != -100")
-    if targets.numel() == 0:
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits.float(), targets)
 
 
 # %% book/en/05_masked_lm.md (code cell 29)

@@ -3,14 +3,9 @@
 
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence, Union
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-__all__ = ['IS_NEXT', 'NOT_NEXT', 'NSPExample', 'truncate_seq_pair', 'create_nsp_examples', 'BertNSPHead', 'next_sentence_loss', 'read_pair_corpus', 'create_nsp_examples_from_pairs']
+__all__ = ['IS_NEXT', 'NOT_NEXT', 'NSPExample', 'truncate_seq_pair', 'create_nsp_examples', 'create_nsp_examples_from_pairs']
 
 # %% book/en/06_next_sentence.md (code cell 4)
 IS_NEXT = 0  # label: B is the text that follows A
@@ -214,59 +209,6 @@ def create_nsp_examples(
             documents, document_index, other_documents, max_num_tokens, short_seq_prob, rng
         )
     return examples
-
-
-# %% book/en/06_next_sentence.md (code cell 21)
-class BertNSPHead(nn.Module):
-    """Next-sentence prediction: two logits (IsNext, NotNext) from the pooled [CLS] vector."""
-
-    def __init__(self, hidden_size: int):
-        super().__init__()
-        self.seq_relationship = nn.Linear(hidden_size, 2)
-
-    def forward(self, pooled_output: torch.Tensor) -> torch.Tensor:
-        # (batch, hidden) -> (batch, 2)
-        return self.seq_relationship(pooled_output)
-
-
-def next_sentence_loss(logits: torch.Tensor, labels: torch.Tensor, check_labels: bool = True) -> torch.Tensor:
-    """Mean cross-entropy over every example; labels 0 = IsNext, 1 = NotNext. Nothing is ignored.
-    check_labels=False skips the label-value check (a device sync), for labels checked when the batch was built."""
-    if logits.dim() != 2 or logits.size(-1) != 2:
-        raise ValueError(f"NSP logits must have shape (batch, 2), got {tuple(logits.shape)}")
-    if labels.shape != logits.shape[:1]:
-        raise ValueError(f"NSP labels must have shape ({logits.size(0)},), got {tuple(labels.shape)}")
-    if check_labels and labels.numel() and not bool(((labels == IS_NEXT) | (labels == NOT_NEXT)).all()):
-        raise ValueError(f"NSP labels must be 0 (IsNext) or 1 (NotNext), got {sorted(set(labels.tolist()))}")
-    return F.cross_entropy(logits.float(), labels)
-
-
-# %% book/en/06_next_sentence.md (code cell 23)
-def read_pair_corpus(path: Union[str, Path]) -> list[tuple[str, str]]:
-    """Read a one-pair-per-line corpus, `sentence A<TAB>sentence B`, as (A, B) string pairs."""
-    path = Path(path)
-    pairs = []
-    try:
-        with path.open(encoding="utf-8-sig") as file:  # utf-8-sig drops a byte-order mark; \r\n becomes \n
-            for line_number, line in enumerate(file, start=1):
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                tabs = line.count("\t")
-                if tabs != 1:
-                    found = "no tab" if tabs == 0 else f"{tabs} tabs"
-                    raise ValueError(
-                        f"{path}, line {line_number}: expected 'sentence A<TAB>sentence B', found {found}; "
-                        "put exactly one tab between the two sentences"
-                    )
-                text_a, text_b = (part.strip() for part in line.split("\t"))
-                if not text_a or not text_b:
-                    side = "A" if not text_a else "B"
-                    raise ValueError(f"{path}, line {line_number}: sentence {side} is empty; remove the line or fill it in")
-                pairs.append((text_a, text_b))
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not valid UTF-8 ({error.reason} at byte {error.start}); convert the file to UTF-8") from None
-    return pairs
 
 
 # %% book/en/06_next_sentence.md (code cell 24)

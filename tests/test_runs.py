@@ -9,20 +9,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from bert_annotated.training import (
+from bert_annotated.runs import (
     CHECKPOINT_FILE,
+    TrainingConfig,
+    TrainingInterrupted,
     atomic_save,
     check_output_dir,
     load_checkpoint,
     load_pretrained,
     pretrain,
     read_metrics,
-    TrainingConfig,
-    TrainingInterrupted,
 )
 
 # pytest fixtures (imported with the fixtures they depend on)
-from pretraining_fixtures import tiny_config, collate, corpus, dataset, tokenizer  # noqa: F401
+from pretraining_fixtures import collate, corpus, dataset, tokenizer  # noqa: F401
 
 
 def test_atomic_save_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
@@ -55,21 +55,21 @@ def test_load_checkpoint_rejects_other_files(tmp_path):
         load_checkpoint(tmp_path)
 
 
-def _run(corpus, tokenizer, output_dir, max_steps=8, resume=None, stop_after=None, **overrides):
+def _run(tiny_config, corpus, tokenizer, output_dir, max_steps=8, resume=None, stop_after=None, **overrides):
     def interrupt(step, record):
         if step == stop_after:
             raise KeyboardInterrupt  # what Ctrl-C does between two steps
 
     settings = dict(seq_len=48, batch_size=8, log_every=1, lr=1e-3, valid_fraction=0.1, device="cpu", progress=False)
     config = TrainingConfig(output_dir=str(output_dir), max_steps=max_steps, **{**settings, **overrides})
-    return pretrain(corpus, tokenizer, tiny_config(len(tokenizer)), config, resume=resume,
+    return pretrain(corpus, tokenizer, tiny_config(vocab_size=len(tokenizer)), config, resume=resume,
                     on_step=interrupt if stop_after else None)
 
 
-def test_resume_reproduces_the_uninterrupted_run_exactly(corpus, tokenizer, tmp_path):
-    straight = _run(corpus, tokenizer, tmp_path / "straight", max_steps=10, eval_every=3)
+def test_resume_reproduces_the_uninterrupted_run_exactly(corpus, tokenizer, tmp_path, tiny_config):
+    straight = _run(tiny_config, corpus, tokenizer, tmp_path / "straight", max_steps=10, eval_every=3)
     with pytest.raises(TrainingInterrupted) as interrupted:
-        _run(corpus, tokenizer, tmp_path / "resumed", max_steps=10, eval_every=3, stop_after=5)
+        _run(tiny_config, corpus, tokenizer, tmp_path / "resumed", max_steps=10, eval_every=3, stop_after=5)
     assert interrupted.value.step == 5 and Path(interrupted.value.checkpoint_path).name == CHECKPOINT_FILE
     checkpoint = load_checkpoint(tmp_path / "resumed")
     assert checkpoint["position"]["step"] == 5
@@ -77,7 +77,7 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(corpus, tokenizer, tmp_
     assert {"python", "torch"} <= set(checkpoint["rng"])
     assert not any(isinstance(v, torch.nn.Module) for v in checkpoint.values())  # state, not pickled modules
 
-    resumed = _run(corpus, tokenizer, tmp_path / "resumed", max_steps=10, eval_every=3, resume=tmp_path / "resumed")
+    resumed = _run(tiny_config, corpus, tokenizer, tmp_path / "resumed", max_steps=10, eval_every=3, resume=tmp_path / "resumed")
     straight_records, resumed_records = read_metrics(tmp_path / "straight"), read_metrics(tmp_path / "resumed")
     assert [r["step"] for r in resumed_records] == [r["step"] for r in straight_records]  # nothing logged twice
     for a, b in zip(straight_records, resumed_records):
@@ -89,16 +89,16 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(corpus, tokenizer, tmp_
         torch.testing.assert_close(tensor, resumed.model.state_dict()[name], rtol=0, atol=1e-6)
 
 
-def test_resume_with_different_settings_is_refused(corpus, tokenizer, tmp_path):
-    _run(corpus, tokenizer, tmp_path / "run", max_steps=2)
+def test_resume_with_different_settings_is_refused(corpus, tokenizer, tmp_path, tiny_config):
+    _run(tiny_config, corpus, tokenizer, tmp_path / "run", max_steps=2)
     with pytest.raises(ValueError, match="batch_size=8 there but 4 now"):
         config = TrainingConfig(output_dir=str(tmp_path / "run"), seq_len=48, batch_size=4, max_steps=4,
                                 device="cpu", progress=False)
-        pretrain(corpus, tokenizer, tiny_config(len(tokenizer)), config, resume=tmp_path / "run")
+        pretrain(corpus, tokenizer, tiny_config(vocab_size=len(tokenizer)), config, resume=tmp_path / "run")
     with pytest.raises(ValueError, match="hidden_size=32 there but 64 now"):
         config = TrainingConfig(output_dir=str(tmp_path / "run"), seq_len=48, batch_size=8, max_steps=4, lr=1e-3,
                                 valid_fraction=0.1, device="cpu", progress=False)
-        bigger = dataclasses.replace(tiny_config(len(tokenizer)), hidden_size=64, intermediate_size=128)
+        bigger = dataclasses.replace(tiny_config(vocab_size=len(tokenizer)), hidden_size=64, intermediate_size=128)
         pretrain(corpus, tokenizer, bigger, config, resume=tmp_path / "run")
 
 
@@ -111,8 +111,8 @@ def test_output_dir_with_another_run_is_refused(tmp_path):
     check_output_dir(tmp_path / "old", resuming=True)
 
 
-def test_tiny_training_run_lowers_the_loss_and_saves_a_loadable_model(corpus, tokenizer, tmp_path):
-    result = _run(corpus, tokenizer, tmp_path / "run", max_steps=60, log_every=10, eval_every=30, batch_size=16, lr=2e-3)
+def test_tiny_training_run_lowers_the_loss_and_saves_a_loadable_model(corpus, tokenizer, tmp_path, tiny_config):
+    result = _run(tiny_config, corpus, tokenizer, tmp_path / "run", max_steps=60, log_every=10, eval_every=30, batch_size=16, lr=2e-3)
     train = [r for r in read_metrics(tmp_path / "run") if r["split"] == "train"]
     valid = [r for r in read_metrics(tmp_path / "run") if r["split"] == "valid"]
     assert [r["step"] for r in train] == [10, 20, 30, 40, 50, 60] and [r["step"] for r in valid] == [30, 60]
@@ -138,7 +138,7 @@ def test_tiny_training_run_lowers_the_loss_and_saves_a_loadable_model(corpus, to
     assert len(loaded_tokenizer) == len(tokenizer)
     for name, tensor in result.model.state_dict().items():
         assert torch.equal(tensor, model.state_dict()[name])
-    from bert_annotated.pretraining import BertForPreTraining
+    from bert_annotated.model import BertForPreTraining
     from bert_annotated.tokenization import BertTokenizer
 
     as_checkpoint = BertForPreTraining.from_pretrained(tmp_path / "run")  # the run folder is a Hugging Face folder
@@ -147,17 +147,17 @@ def test_tiny_training_run_lowers_the_loss_and_saves_a_loadable_model(corpus, to
         assert torch.equal(tensor, as_checkpoint.state_dict()[name])
 
 
-def test_dynamic_nsp_pairs_resume_mid_epoch_exactly(corpus, tokenizer, tmp_path):
+def test_dynamic_nsp_pairs_resume_mid_epoch_exactly(corpus, tokenizer, tmp_path, tiny_config):
     settings = dict(eval_every=1000, batch_size=16)
-    straight = _run(corpus, tokenizer, tmp_path / "straight", max_steps=1, **settings)  # to learn an epoch's length
+    straight = _run(tiny_config, corpus, tokenizer, tmp_path / "straight", max_steps=1, **settings)  # to learn an epoch's length
     steps_per_epoch = math.ceil(straight.data["train_examples"] / 16) - 1  # a lower bound: epochs vary a little
     total = 3 * steps_per_epoch
-    straight = _run(corpus, tokenizer, tmp_path / "straight2", max_steps=total, **settings)
+    straight = _run(tiny_config, corpus, tokenizer, tmp_path / "straight2", max_steps=total, **settings)
     epochs = {record["step"]: record["epoch"] for record in read_metrics(tmp_path / "straight2") if record["split"] == "train"}
     stop = next(step for step in sorted(epochs) if epochs[step] == 2) + 1  # two steps into the third epoch
     with pytest.raises(TrainingInterrupted):
-        _run(corpus, tokenizer, tmp_path / "resumed", max_steps=total, stop_after=stop, **settings)
-    resumed = _run(corpus, tokenizer, tmp_path / "resumed", max_steps=total, resume=tmp_path / "resumed", **settings)
+        _run(tiny_config, corpus, tokenizer, tmp_path / "resumed", max_steps=total, stop_after=stop, **settings)
+    resumed = _run(tiny_config, corpus, tokenizer, tmp_path / "resumed", max_steps=total, resume=tmp_path / "resumed", **settings)
     straight_records, resumed_records = read_metrics(tmp_path / "straight2"), read_metrics(tmp_path / "resumed")
     assert [r["step"] for r in resumed_records] == [r["step"] for r in straight_records]
     for a, b in zip(straight_records, resumed_records):
@@ -184,7 +184,7 @@ def test_dynamic_nsp_draws_new_pairs_each_epoch_from_seed_and_epoch(corpus, toke
 
 
 def test_default_slots_are_the_most_the_masker_can_fill(corpus, tokenizer):
-    from bert_annotated.masked_lm import IGNORE_INDEX, MaskedLMMasker
+    from bert_annotated.masking import IGNORE_INDEX, MaskedLMMasker
     from bert_annotated.pretraining_data import PretrainingCollator, PretrainingDataset, create_pretraining_examples
 
     config = TrainingConfig(seq_len=48)
@@ -196,8 +196,8 @@ def test_default_slots_are_the_most_the_masker_can_fill(corpus, tokenizer):
     assert used == config.predictions_per_seq  # full rows fill every slot: none is always empty
 
 
-def test_a_finished_checkpoint_takes_its_weights_from_the_folder_and_resumes(corpus, tokenizer, tmp_path):
-    finished = _run(corpus, tokenizer, tmp_path / "run", max_steps=4, eval_every=2)
+def test_a_finished_checkpoint_takes_its_weights_from_the_folder_and_resumes(corpus, tokenizer, tmp_path, tiny_config):
+    finished = _run(tiny_config, corpus, tokenizer, tmp_path / "run", max_steps=4, eval_every=2)
     checkpoint = load_checkpoint(tmp_path / "run")  # no weights in checkpoint.pt: they come from model.safetensors
     assert checkpoint["position"]["step"] == 4
     for name, tensor in finished.model.state_dict().items():
@@ -205,7 +205,7 @@ def test_a_finished_checkpoint_takes_its_weights_from_the_folder_and_resumes(cor
     rng = torch.get_rng_state()
     load_checkpoint(tmp_path / "run")
     assert torch.equal(rng, torch.get_rng_state())  # reading the weights draws no random numbers
-    longer = _run(corpus, tokenizer, tmp_path / "run", max_steps=6, eval_every=2, resume=tmp_path / "run")
+    longer = _run(tiny_config, corpus, tokenizer, tmp_path / "run", max_steps=6, eval_every=2, resume=tmp_path / "run")
     assert longer.steps == 6
     assert [r["step"] for r in read_metrics(tmp_path / "run") if r["split"] == "train"] == [1, 2, 3, 4, 5, 6]
     model, _ = load_pretrained(tmp_path / "run")
@@ -216,16 +216,14 @@ def test_a_finished_checkpoint_takes_its_weights_from_the_folder_and_resumes(cor
         load_checkpoint(tmp_path / "run")
 
 
-def test_load_pretrained_reads_older_run_folders_and_explains_the_others(tmp_path):
-    from bert_annotated.model import BertConfig
-    from bert_annotated.pretraining import BertForPreTraining
+def test_load_pretrained_reads_older_run_folders_and_explains_the_others(tmp_path, tiny_config):
+    from bert_annotated.model import BertForPreTraining
     from bert_annotated.tokenization import write_vocab
 
     older = tmp_path / "older"  # what a run of an older version left: model.pt, our config.json, vocab.txt
     older.mkdir()
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(27)]
-    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=32)
+    config = tiny_config(vocab_size=len(vocab))
     torch.manual_seed(0)
     model = BertForPreTraining(config)
     torch.save(model.state_dict(), older / "model.pt")

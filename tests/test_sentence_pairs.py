@@ -1,19 +1,18 @@
-"""Tests for chapter 06, next-sentence prediction (bert_annotated.next_sentence)."""
+"""Tests for chapter 06, next-sentence prediction (bert_annotated.sentence_pairs)."""
 import random
 
 import pytest
 import torch
 from torch import nn
 
-from bert_annotated.next_sentence import (
+from bert_annotated.corpora import read_pair_corpus
+from bert_annotated.model import BertNSPHead, next_sentence_loss
+from bert_annotated.sentence_pairs import (
     IS_NEXT,
     NOT_NEXT,
-    BertNSPHead,
     NSPExample,
     create_nsp_examples,
     create_nsp_examples_from_pairs,
-    next_sentence_loss,
-    read_pair_corpus,
     truncate_seq_pair,
 )
 

@@ -1,4 +1,5 @@
-"""Hugging Face checkpoint folders, both ways, and the book's pretrained model: chapter 09 (bert_annotated.pretrained).
+"""Hugging Face checkpoint folders, both ways (bert_annotated.checkpoints), and the book's pretrained model in
+use (bert_annotated.probing).
 
 Most models here are randomly initialised `transformers` models of a small config; the book's own model is read
 from book/models/. Nothing is downloaded: the download path is tested with file:// URLs and a stand-in urlopen.
@@ -14,21 +15,34 @@ from pathlib import Path
 import pytest
 import torch
 
-from bert_annotated import pretrained, runtime
-from bert_annotated.model import BertConfig, BertModel
-from bert_annotated.pretrained import (BOOK_MODEL_FILES, BOOK_MODEL_FOLDER, REPOSITORY_BRANCH, REPOSITORY_URL,
-                                       attention_summary, book_model_dir, cloze_evaluation, cloze_windows, fill_mask,
-                                       load_book_model, nearest_tokens, read_drcd_paragraphs, read_wikitext_paragraphs,
-                                       run_probes)
-from bert_annotated.pretraining import (BertForPreTraining, build_optimizer, hf_to_pretraining_state_dict,
-                                        pretraining_to_hf_state_dict)
+from bert_annotated import checkpoints, runtime
+from bert_annotated.checkpoints import (
+    BOOK_MODEL_FILES,
+    BOOK_MODEL_FOLDER,
+    REPOSITORY_BRANCH,
+    REPOSITORY_URL,
+    book_model_dir,
+    hf_to_pretraining_state_dict,
+    pretraining_to_hf_state_dict,
+)
+from bert_annotated.model import BertConfig, BertForPreTraining, BertModel
+from bert_annotated.optimization import build_optimizer
+from bert_annotated.probing import (
+    attention_summary,
+    cloze_evaluation,
+    cloze_windows,
+    fill_mask,
+    load_book_model,
+    nearest_tokens,
+    read_drcd_paragraphs,
+    read_wikitext_paragraphs,
+    run_probes,
+)
 from bert_annotated.tokenization import BertTokenizer, write_vocab
 
 transformers = pytest.importorskip("transformers")
 from safetensors.torch import load_file, save_file  # noqa: E402
 
-SMALL = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
-             max_position_embeddings=40, type_vocab_size=2)
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "dog", "bark", "##s", "cat", "hello", "world", "中", "文", ",", "."]
 
 
@@ -41,9 +55,9 @@ def _randomise(model):
     return model.eval()
 
 
-def _batch():
+def _batch(vocab_size):
     torch.manual_seed(1)
-    input_ids = torch.randint(5, SMALL["vocab_size"], (3, 12))
+    input_ids = torch.randint(5, vocab_size, (3, 12))
     input_ids[:, 0] = 2
     input_ids[0, 8:] = 0  # padding
     input_ids[1, 10:] = 0
@@ -54,8 +68,8 @@ def _batch():
     return input_ids, token_type_ids, attention_mask
 
 
-def _hf_pretraining_folder(tmp_path, binary=False):
-    hf_model = _randomise(transformers.BertForPreTraining(transformers.BertConfig(**SMALL)))
+def _hf_pretraining_folder(tiny_config, tmp_path, binary=False):
+    hf_model = _randomise(transformers.BertForPreTraining(transformers.BertConfig(**tiny_config().to_dict())))
     folder = tmp_path / ("hf-bin" if binary else "hf")
     hf_model.save_pretrained(folder)
     if binary:  # the older layout: a pickle holding every key, the tied decoder and the duplicated bias included
@@ -65,32 +79,32 @@ def _hf_pretraining_folder(tmp_path, binary=False):
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["safetensors", "pytorch_model.bin"])
-def test_transformers_folder_loads_into_ours_with_same_logits(tmp_path, binary):
-    hf_model, folder = _hf_pretraining_folder(tmp_path, binary)
+def test_transformers_folder_loads_into_ours_with_same_logits(tmp_path, binary, tiny_config):
+    hf_model, folder = _hf_pretraining_folder(tiny_config, tmp_path, binary)
     if binary:
         saved = torch.load(folder / "pytorch_model.bin", weights_only=True)
         assert "cls.predictions.decoder.weight" in saved  # the check below covers the tied copy
     ours = BertForPreTraining.from_pretrained(folder)
     assert not ours.training
     assert ours.mlm_head.decoder.weight is ours.bert.embeddings.word_embeddings.weight
-    input_ids, token_type_ids, attention_mask = _batch()
+    input_ids, token_type_ids, attention_mask = _batch(tiny_config().vocab_size)
     with torch.no_grad():
         expected = hf_model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
         output = ours(input_ids, token_type_ids, attention_mask)
     real = attention_mask.bool()
-    assert output.mlm_logits.shape == (3, 12, SMALL["vocab_size"]) and output.nsp_logits.shape == (3, 2)
+    assert output.mlm_logits.shape == (3, 12, tiny_config().vocab_size) and output.nsp_logits.shape == (3, 2)
     assert output.loss is None
     torch.testing.assert_close(output.mlm_logits[real], expected.prediction_logits[real], atol=1e-5, rtol=0)
     torch.testing.assert_close(output.nsp_logits, expected.seq_relationship_logits, atol=1e-5, rtol=0)
 
 
-def test_our_folder_loads_into_transformers_with_nothing_missing(tmp_path):
-    hf_source, source = _hf_pretraining_folder(tmp_path)
+def test_our_folder_loads_into_transformers_with_nothing_missing(tmp_path, tiny_config):
+    hf_source, source = _hf_pretraining_folder(tiny_config, tmp_path)
     ours = BertForPreTraining.from_pretrained(source)
     ours.save_pretrained(tmp_path / "ours")
     config = json.loads((tmp_path / "ours" / "config.json").read_text())
     assert config["architectures"] == ["BertForPreTraining"] and config["model_type"] == "bert"
-    assert {key: config[key] for key in SMALL} == SMALL
+    assert BertConfig.from_dict(config) == tiny_config()
     stored = load_file(tmp_path / "ours" / "model.safetensors")
     assert "cls.predictions.decoder.weight" not in stored and "cls.predictions.bias" in stored
     assert all(key.startswith(("bert.", "cls.")) for key in stored)
@@ -99,7 +113,7 @@ def test_our_folder_loads_into_transformers_with_nothing_missing(tmp_path):
     assert info["missing_keys"] in (set(), []) and info["unexpected_keys"] in (set(), [])
     assert not info["mismatched_keys"]
     loaded.eval()
-    input_ids, token_type_ids, attention_mask = _batch()
+    input_ids, token_type_ids, attention_mask = _batch(tiny_config().vocab_size)
     with torch.no_grad():
         theirs = loaded(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
         original = hf_source(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
@@ -111,9 +125,9 @@ def test_our_folder_loads_into_transformers_with_nothing_missing(tmp_path):
     torch.testing.assert_close(theirs.prediction_logits, original.prediction_logits, atol=1e-6, rtol=0)
 
 
-def test_fresh_model_round_trip_keeps_every_tensor_and_the_tie(tmp_path):
+def test_fresh_model_round_trip_keeps_every_tensor_and_the_tie(tmp_path, tiny_config):
     torch.manual_seed(3)
-    model = BertForPreTraining(BertConfig(**SMALL))
+    model = BertForPreTraining(tiny_config())
     model.save_pretrained(tmp_path / "m")
     again = BertForPreTraining.from_pretrained(tmp_path / "m")
     for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
@@ -125,14 +139,14 @@ def test_fresh_model_round_trip_keeps_every_tensor_and_the_tie(tmp_path):
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["safetensors", "pytorch_model.bin"])
-def test_bert_model_folders_both_ways(tmp_path, binary):
-    hf_model = _randomise(transformers.BertModel(transformers.BertConfig(**SMALL)))
+def test_bert_model_folders_both_ways(tmp_path, binary, tiny_config):
+    hf_model = _randomise(transformers.BertModel(transformers.BertConfig(**tiny_config().to_dict())))
     hf_model.save_pretrained(tmp_path / "hf")
     if binary:
         (tmp_path / "hf" / "model.safetensors").unlink()
         torch.save(hf_model.state_dict(), tmp_path / "hf" / "pytorch_model.bin")
     ours = BertModel.from_pretrained(tmp_path / "hf")
-    input_ids, token_type_ids, attention_mask = _batch()
+    input_ids, token_type_ids, attention_mask = _batch(tiny_config().vocab_size)
     real = attention_mask.bool()
     with torch.no_grad():
         expected = hf_model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
@@ -148,19 +162,19 @@ def test_bert_model_folders_both_ways(tmp_path, binary):
     torch.testing.assert_close(again.pooler_output, pooled_output, atol=1e-5, rtol=0)
 
 
-def test_bert_model_reads_the_body_of_a_pretraining_folder(tmp_path):
-    hf_model, folder = _hf_pretraining_folder(tmp_path)
+def test_bert_model_reads_the_body_of_a_pretraining_folder(tmp_path, tiny_config):
+    hf_model, folder = _hf_pretraining_folder(tiny_config, tmp_path)
     body = BertModel.from_pretrained(folder)
-    input_ids, token_type_ids, attention_mask = _batch()
+    input_ids, token_type_ids, attention_mask = _batch(tiny_config().vocab_size)
     with torch.no_grad():
         expected = hf_model.bert(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
         _, pooled = body(input_ids, token_type_ids, attention_mask)
     torch.testing.assert_close(pooled, expected.pooler_output, atol=1e-5, rtol=0)
 
 
-def test_a_folder_with_only_model_pt_points_to_load_pretrained(tmp_path):
+def test_a_folder_with_only_model_pt_points_to_load_pretrained(tmp_path, tiny_config):
     torch.manual_seed(0)
-    model = BertForPreTraining(BertConfig(**SMALL))
+    model = BertForPreTraining(tiny_config())
     torch.save(model.state_dict(), tmp_path / "model.pt")
     (tmp_path / "config.json").write_text(json.dumps(model.config.to_dict()))  # no model_type: BertConfig.to_dict()
     _raises(BertForPreTraining.from_pretrained, tmp_path, "model.safetensors", "load_pretrained")
@@ -197,23 +211,23 @@ def test_our_tokenizer_folder_loads_in_transformers(tmp_path):
         assert theirs(text)["input_ids"] == ours.encode(text)["input_ids"]
 
 
-def test_save_pretrained_with_tokenizer_writes_vocab(tmp_path):
+def test_save_pretrained_with_tokenizer_writes_vocab(tmp_path, tiny_config):
     write_vocab(VOCAB, tmp_path / "v.txt")
     tokenizer = BertTokenizer(str(tmp_path / "v.txt"))
-    model = BertForPreTraining(BertConfig(**{**SMALL, "vocab_size": len(VOCAB)}))
+    model = BertForPreTraining(tiny_config(vocab_size=len(VOCAB)))
     model.save_pretrained(tmp_path / "m", tokenizer=tokenizer)
     assert (tmp_path / "m" / "vocab.txt").read_text(encoding="utf-8").split() == VOCAB
     assert BertTokenizer.from_pretrained(tmp_path / "m").vocab == tokenizer.vocab
-    wrong = BertForPreTraining(BertConfig(**SMALL))
+    wrong = BertForPreTraining(tiny_config())
     with pytest.raises(ValueError, match="99"):
         wrong.save_pretrained(tmp_path / "w", tokenizer=tokenizer)
 
 
 # ------------------------------------------------------------------------------------------------ bad folders
 @pytest.fixture
-def saved(tmp_path):
+def saved(tmp_path, tiny_config):
     torch.manual_seed(0)
-    BertForPreTraining(BertConfig(**SMALL)).save_pretrained(tmp_path / "good")
+    BertForPreTraining(tiny_config()).save_pretrained(tmp_path / "good")
     return tmp_path / "good"
 
 
@@ -256,10 +270,10 @@ def test_weights_that_do_not_fit_the_config(saved):
     _raises(BertModel.from_pretrained, saved, "word_embeddings")
 
 
-def test_missing_weights_file_and_missing_heads(tmp_path, saved):
+def test_missing_weights_file_and_missing_heads(tmp_path, saved, tiny_config):
     (saved / "model.safetensors").unlink()
     _raises(BertForPreTraining.from_pretrained, saved, "model.safetensors", "pytorch_model.bin")
-    BertModel(BertConfig(**SMALL)).save_pretrained(tmp_path / "body")
+    BertModel(tiny_config()).save_pretrained(tmp_path / "body")
     _raises(BertForPreTraining.from_pretrained, tmp_path / "body", "missing", "mlm_head")
 
 
@@ -294,11 +308,11 @@ def test_unsupported_tokenizer_options(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ using a model
-def test_fill_mask_and_nearest_tokens(tmp_path):
+def test_fill_mask_and_nearest_tokens(tmp_path, tiny_config):
     write_vocab(VOCAB, tmp_path / "v.txt")
     tokenizer = BertTokenizer(str(tmp_path / "v.txt"))
     torch.manual_seed(0)
-    model = BertForPreTraining(BertConfig(**{**SMALL, "vocab_size": len(VOCAB)}))
+    model = BertForPreTraining(tiny_config(vocab_size=len(VOCAB)))
     with torch.no_grad():  # make the model certain: "dog" is the answer everywhere
         model.mlm_head.bias[tokenizer.vocab["dog"]] = 50.0
     predictions = fill_mask(model, tokenizer, "the [MASK] barks, the [MASK].", top_k=3)
@@ -317,24 +331,24 @@ def test_fill_mask_and_nearest_tokens(tmp_path):
         nearest_tokens(model, tokenizer, "elephant")
 
 
-def test_hf_names_of_the_heads():
-    model = BertForPreTraining(BertConfig(**SMALL))
+def test_hf_names_of_the_heads(tiny_config):
+    model = BertForPreTraining(tiny_config())
     names = set(pretraining_to_hf_state_dict(model.state_dict()))
-    hf_names = set(transformers.BertForPreTraining(transformers.BertConfig(**SMALL)).state_dict())
+    hf_names = set(transformers.BertForPreTraining(transformers.BertConfig(**tiny_config().to_dict())).state_dict())
     hf_names -= {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias",
                  "bert.embeddings.position_ids", "bert.embeddings.token_type_ids"}
     assert names == hf_names
 
 
-def test_training_steps_match_transformers():
+def test_training_steps_match_transformers(tiny_config):
     """Same weights, same batches, same AdamW: five training steps give the same losses and weights.
 
     Forward parity alone would miss a wrong gradient (the tied decoder, the gather of masked positions,
     the NSP head on the pooler); here every update has to agree too.
     """
     hf_model = _randomise(transformers.BertForPreTraining(transformers.BertConfig(
-        **SMALL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, attn_implementation="eager")))
-    ours = BertForPreTraining(BertConfig(**SMALL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+        **tiny_config().to_dict(), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, attn_implementation="eager")))
+    ours = BertForPreTraining(tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
     missing, unexpected = ours.load_state_dict(hf_to_pretraining_state_dict(hf_model.state_dict()), strict=False)
     assert not unexpected and set(missing) <= {"mlm_head.decoder.weight"}  # the tie: the word embeddings
     hf_model.train()
@@ -352,8 +366,8 @@ def test_training_steps_match_transformers():
 
     generator = torch.Generator().manual_seed(3)
     for step in range(5):
-        input_ids, token_type_ids, attention_mask = _batch()
-        input_ids = torch.where(attention_mask.bool(), torch.randint(5, SMALL["vocab_size"], input_ids.shape,
+        input_ids, token_type_ids, attention_mask = _batch(tiny_config().vocab_size)
+        input_ids = torch.where(attention_mask.bool(), torch.randint(5, tiny_config().vocab_size, input_ids.shape,
                                                                      generator=generator), input_ids)
         input_ids[:, 0] = 2
         chosen = (torch.rand(input_ids.shape, generator=generator) < 0.3) & (input_ids > 4)
@@ -398,7 +412,7 @@ def test_the_repository_is_named_once():
     repository = re.search(r"^repository:\n((?:  .*\n)+)", config, re.M).group(1)
     assert re.search(r"^  url: (\S+)$", repository, re.M).group(1) == REPOSITORY_URL
     assert re.search(r"^  branch: (\S+)$", repository, re.M).group(1) == REPOSITORY_BRANCH
-    assert pretrained.BOOK_MODEL_URL == (f"https://raw.githubusercontent.com/{REPOSITORY_URL.split('github.com/')[1]}"
+    assert checkpoints.BOOK_MODEL_URL == (f"https://raw.githubusercontent.com/{REPOSITORY_URL.split('github.com/')[1]}"
                                          f"/{REPOSITORY_BRANCH}/{BOOK_MODEL_FOLDER}")
 
 
@@ -507,18 +521,18 @@ def test_a_short_download_is_an_error(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------------ probes, cloze, attention
-def _dog_model(tmp_path, favourite="dog"):
+def _dog_model(tiny_config, tmp_path, favourite="dog"):
     write_vocab(VOCAB, tmp_path / "v.txt")
     tokenizer = BertTokenizer(str(tmp_path / "v.txt"))
     torch.manual_seed(0)
-    model = BertForPreTraining(BertConfig(**{**SMALL, "vocab_size": len(VOCAB)})).eval()
+    model = BertForPreTraining(tiny_config(vocab_size=len(VOCAB))).eval()
     with torch.no_grad():  # a model that is certain: `favourite` is the answer everywhere
         model.mlm_head.bias[tokenizer.vocab[favourite]] = 50.0
     return model, tokenizer
 
 
-def test_run_probes_ranks_the_expected_piece(tmp_path):
-    model, tokenizer = _dog_model(tmp_path)
+def test_run_probes_ranks_the_expected_piece(tmp_path, tiny_config):
+    model, tokenizer = _dog_model(tiny_config, tmp_path)
     dog, cat = run_probes(model, tokenizer, [("the [MASK] barks.", "dog"), ("the [MASK] world", "cat")])
     assert dog.rank == 1 and dog.top[0] == "dog" and len(dog.top) == 5
     assert cat.rank in (0, 2, 3, 4, 5) and cat.top[0] == "dog"
@@ -528,8 +542,8 @@ def test_run_probes_ranks_the_expected_piece(tmp_path):
         run_probes(model, tokenizer, [("the [MASK] [MASK].", "dog")])
 
 
-def test_cloze_evaluation_scores_the_model_and_the_baseline_on_the_same_positions(tmp_path):
-    model, tokenizer = _dog_model(tmp_path, favourite="cat")
+def test_cloze_evaluation_scores_the_model_and_the_baseline_on_the_same_positions(tmp_path, tiny_config):
+    model, tokenizer = _dog_model(tiny_config, tmp_path, favourite="cat")
     dog, cat, unk = tokenizer.vocab["dog"], tokenizer.vocab["cat"], tokenizer.vocab["[UNK]"]
     windows = [[dog] * 8 + [cat] * 2 + [unk]] * 60  # the baseline guesses dog, the model guesses cat
     figures = cloze_evaluation(model, tokenizer, windows, seed=0)
@@ -545,8 +559,8 @@ def test_cloze_evaluation_scores_the_model_and_the_baseline_on_the_same_position
         cloze_evaluation(model, tokenizer, [[unk] * 10])
 
 
-def test_cloze_windows_cut_long_paragraphs_and_sample_with_a_seed(tmp_path):
-    _, tokenizer = _dog_model(tmp_path)
+def test_cloze_windows_cut_long_paragraphs_and_sample_with_a_seed(tmp_path, tiny_config):
+    _, tokenizer = _dog_model(tiny_config, tmp_path)
     paragraphs = ["the dog barks " * 100, "hello world " * 3, "the cat"]  # 400, 6 and 2 pieces
     windows = cloze_windows(tokenizer, paragraphs, seq_len=128)
     assert [len(window) for window in windows] == [126, 126, 126, 22]  # 6 and 2 pieces: too short to test
@@ -567,11 +581,11 @@ def test_held_out_readers(tmp_path):
             reader(tmp_path / "missing.txt")
 
 
-def test_attention_summary_matches_a_direct_count(tmp_path):
-    model, tokenizer = _dog_model(tmp_path)
+def test_attention_summary_matches_a_direct_count(tmp_path, tiny_config):
+    model, tokenizer = _dog_model(tiny_config, tmp_path)
     pairs = [("the dog barks", "hello world"), ("the cat", "中 文 , the dog")]
     summary = attention_summary(model, tokenizer, pairs)
-    layers, heads = SMALL["num_hidden_layers"], SMALL["num_attention_heads"]
+    layers, heads = tiny_config().num_hidden_layers, tiny_config().num_attention_heads
     expected = {name: torch.zeros(layers, heads) for name in ("[CLS]", "[SEP]", "previous", "next")}
     counts = {"[CLS]": 0, "[SEP]": 0, "previous": 0, "next": 0}
     for a, b in pairs:
@@ -601,10 +615,10 @@ def test_attention_summary_matches_a_direct_count(tmp_path):
 
 # --- hub_model_dir: Google's and Hugging Face's checkpoints from the Hub (chapter 09), on local folders ---------------
 
-def _google_layout(folder: Path, with_safetensors: bool) -> "transformers.BertForPreTraining":
+def _google_layout(tiny_config, folder: Path, with_safetensors: bool) -> "transformers.BertForPreTraining":
     """A folder laid out as Google's small BERTs are on the Hub: config.json, pytorch_model.bin, vocab.txt, no
     tokenizer settings (or, with_safetensors, a newer upload's model.safetensors instead of the pickle)."""
-    reference = transformers.BertForPreTraining(transformers.BertConfig(**SMALL)).eval()
+    reference = transformers.BertForPreTraining(transformers.BertConfig(**tiny_config().to_dict())).eval()
     _randomise(reference)
     reference.save_pretrained(folder)  # config.json and model.safetensors
     if not with_safetensors:  # the 2019 uploads: a pickled state dict with the TF checkpoints' LayerNorm names
@@ -612,7 +626,7 @@ def _google_layout(folder: Path, with_safetensors: bool) -> "transformers.BertFo
                  tensor for key, tensor in load_file(folder / "model.safetensors").items()}
         torch.save(state, folder / "pytorch_model.bin")
         (folder / "model.safetensors").unlink()
-    write_vocab(VOCAB + [f"extra{i}" for i in range(SMALL["vocab_size"] - len(VOCAB))], folder / "vocab.txt")
+    write_vocab(VOCAB + [f"extra{i}" for i in range(tiny_config().vocab_size - len(VOCAB))], folder / "vocab.txt")
     (folder / "notes.md").write_text("not a file the loaders read\n")
     return reference
 
@@ -635,11 +649,11 @@ class _LocalHub:
 
 
 @pytest.mark.parametrize("with_safetensors", [False, True])
-def test_hub_model_dir_fetches_only_what_the_loaders_read(tmp_path, with_safetensors):
+def test_hub_model_dir_fetches_only_what_the_loaders_read(tmp_path, with_safetensors, tiny_config):
     repository = tmp_path / "repo"
-    reference = _google_layout(repository, with_safetensors)
+    reference = _google_layout(tiny_config, repository, with_safetensors)
     hub = _LocalHub(repository, tmp_path / "snapshot")
-    folder = pretrained.hub_model_dir(pretrained.GOOGLE_BERT_MINI, download=hub)
+    folder = checkpoints.hub_model_dir(checkpoints.GOOGLE_BERT_MINI, download=hub)
     weights = "model.safetensors" if with_safetensors else "pytorch_model.bin"
     assert sorted(path.name for path in folder.iterdir()) == sorted(["config.json", weights, "vocab.txt"])
     assert len(hub.calls) == (1 if with_safetensors else 2)  # the pickle only when no safetensors file exists
@@ -656,13 +670,13 @@ def test_hub_model_dir_fetches_only_what_the_loaders_read(tmp_path, with_safeten
     assert torch.allclose(mine.nsp_logits, theirs.seq_relationship_logits, atol=1e-5)
 
 
-def test_hub_model_dir_refuses_a_repository_without_weights(tmp_path):
+def test_hub_model_dir_refuses_a_repository_without_weights(tmp_path, tiny_config):
     repository = tmp_path / "repo"
     repository.mkdir()
-    (repository / "config.json").write_text(json.dumps({"model_type": "bert", **SMALL}))
+    (repository / "config.json").write_text(json.dumps({"model_type": "bert", **tiny_config().to_dict()}))
     hub = _LocalHub(repository, tmp_path / "snapshot")
     with pytest.raises(ValueError, match=r"^someone/not-bert: no config.json with model.safetensors or pytorch_model"):
-        pretrained.hub_model_dir("someone/not-bert", download=hub)
+        checkpoints.hub_model_dir("someone/not-bert", download=hub)
     assert [call[2] for call in hub.calls][-1] == ["pytorch_model.bin"]
 
 
@@ -677,4 +691,4 @@ def test_hub_model_dir_without_huggingface_hub_names_the_package(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_hub)
     with pytest.raises(ValueError, match="pip install huggingface_hub"):
-        pretrained.hub_model_dir(pretrained.GOOGLE_BERT_MINI)
+        checkpoints.hub_model_dir(checkpoints.GOOGLE_BERT_MINI)

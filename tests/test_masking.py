@@ -6,16 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert_annotated.masked_lm import (
+from bert_annotated.masking import (
     IGNORE_INDEX,
-    BertMLMHead,
     MaskedLMMasker,
     gather_masked_positions,
-    masked_lm_loss,
     masking_budget,
     word_start_positions,
 )
-from bert_annotated.model import BertConfig, BertModel
+from bert_annotated.model import BertMLMHead, BertModel, masked_lm_loss
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 SPECIALS = [PAD, UNK, CLS, SEP, MASK]
@@ -273,10 +271,9 @@ def test_from_tokenizer(tmp_path):
 
 
 @pytest.fixture
-def tiny_model():
+def tiny_model(tiny_config):
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=32)
+    config = tiny_config(vocab_size=60)
     bert = BertModel(config)
     head = BertMLMHead(config, bert.embeddings.word_embeddings)
     return config, bert, head

@@ -20,38 +20,31 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from bert_annotated.checkpoints import SAFETENSORS_FILE
+from bert_annotated.corpora import Corpus, read_corpus, read_lines
 from bert_annotated.embeddings import check_sequence_length
-from bert_annotated.masked_lm import MaskedLMMasker, masking_budget
-from bert_annotated.model import SAFETENSORS_FILE, BertConfig, read_config
+from bert_annotated.masking import MaskedLMMasker, masking_budget
+from bert_annotated.model import BertConfig, BertForPreTraining, read_config
+from bert_annotated.optimization import build_optimizer, build_scheduler
 from bert_annotated.pretraining import (
     STAT_NAMES,
-    BertForPreTraining,
     add_stats,
-    build_optimizer,
-    build_scheduler,
     evaluate_pretraining,
     new_stats,
-    plot_accuracies,
-    plot_losses,
-    resolve_device,
-    resolve_precision,
     summarize_stats,
     train_step,
 )
 from bert_annotated.pretraining_data import (
     BatchStream,
-    Corpus,
     PretrainingCollator,
     PretrainingDataset,
     create_pretraining_dataset,
     create_pretraining_examples,
-    read_corpus,
-    read_lines,
 )
-from bert_annotated.runtime import atomic_write, atomic_write_text
+from bert_annotated.runtime import atomic_write, atomic_write_text, resolve_device, resolve_precision, tr
 from bert_annotated.tokenization import BertTokenizer, check_vocab_size, write_tokenizer_folder
 
-__all__ = ['CHECKPOINT_FILE', 'METRICS_FILE', 'RUN_FILE', 'MODEL_FILE', 'CHECKPOINT_FORMAT', 'atomic_save', 'capture_rng_state', 'restore_rng_state', 'load_checkpoint', 'TrainingConfig', 'TrainingInterrupted', 'PretrainingResult', 'DistributedContext', 'init_distributed', 'read_metrics', 'check_output_dir', 'check_resume_compatible', 'save_plots', 'run_results', 'PLOT_EVERY_SECONDS', 'pretraining_loop', 'prepare_datasets', 'pretrain', 'load_pretrained', 'HARDWARE_PRESETS', 'preset_for']
+__all__ = ['CHECKPOINT_FILE', 'METRICS_FILE', 'RUN_FILE', 'MODEL_FILE', 'CHECKPOINT_FORMAT', 'atomic_save', 'capture_rng_state', 'restore_rng_state', 'load_checkpoint', 'TrainingConfig', 'TrainingInterrupted', 'PretrainingResult', 'DistributedContext', 'init_distributed', 'read_metrics', 'check_output_dir', 'check_resume_compatible', 'plot_losses', 'plot_accuracies', 'save_plots', 'run_results', 'PLOT_EVERY_SECONDS', 'pretraining_loop', 'prepare_datasets', 'pretrain', 'load_pretrained', 'HARDWARE_PRESETS', 'preset_for']
 
 # %% book/en/appendix_a_training_runs.md (code cell 3)
 CHECKPOINT_FILE = "checkpoint.pt"  # everything needed to resume (a finished run's weights: model.safetensors)
@@ -326,6 +319,60 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 def _vocab_tokens(tokenizer) -> list[str]:
     return [token for token, _ in sorted(tokenizer.vocab.items(), key=lambda item: item[1])]
+
+
+# %% book/en/appendix_a_training_runs.md (code cell 8)
+def _train_and_valid(records: Sequence[dict]) -> tuple[list[dict], list[dict]]:
+    return ([r for r in records if r.get("split", "train") == "train"], [r for r in records if r.get("split") == "valid"])
+
+
+def _plot_curves(axis, records: Sequence[dict], curves: Sequence[tuple[str, str, str]]) -> None:
+    """Draw (metric, label, colour) curves: training as lines, validation as dashed lines with dots."""
+    train, valid = _train_and_valid(records)
+    for metric, label, colour in curves:
+        axis.plot([r["step"] for r in train], [r[metric] for r in train], color=colour,
+                  label=tr("train ", "训练 ") + label)
+        if valid:
+            axis.plot([r["step"] for r in valid], [r[metric] for r in valid], "o--", color=colour,
+                      label=tr("valid ", "验证 ") + label)
+    axis.set_xlabel(tr("optimizer step", "优化步"))
+    axis.grid(alpha=0.3)
+
+
+def _new_axis(axis):
+    """The given axis, or one on a new matplotlib Figure (no pyplot: works headless and in threads)."""
+    if axis is not None:
+        return axis
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(6.4, 4.0), layout="tight").subplots()
+
+
+def plot_losses(records: Sequence[dict], axis=None):
+    """MLM and NSP losses, training and validation, against the step. Returns the Figure."""
+    axis = _new_axis(axis)
+    _plot_curves(axis, records, [("mlm_loss", tr("MLM loss", "MLM 损失"), "tab:blue"),
+                                 ("nsp_loss", tr("NSP loss", "NSP 损失"), "tab:orange")])
+    axis.set_ylabel(tr("cross-entropy (nats)", "交叉熵（奈特）"))
+    axis.set_title(tr("Pretraining loss", "预训练损失"))
+    axis.legend(fontsize="small")
+    return axis.figure
+
+
+def plot_accuracies(records: Sequence[dict], axis=None, nsp_baseline: float | None = None):
+    """MLM and NSP accuracies against the step, with the NSP baseline: the NotNext share. Returns the Figure."""
+    axis = _new_axis(axis)
+    _plot_curves(axis, records, [("mlm_acc", tr("MLM accuracy", "MLM 准确率"), "tab:blue"),
+                                 ("nsp_acc", tr("NSP accuracy", "NSP 准确率"), "tab:orange")])
+    if nsp_baseline is not None:
+        axis.axhline(nsp_baseline, color="gray", linestyle=":",
+                     label=tr(f"always NotNext ({nsp_baseline:.2f})", f"一律答 NotNext（{nsp_baseline:.2f}）"))
+    axis.set_ylim(0.0, 1.0)
+    axis.set_ylabel(tr("accuracy", "准确率"))
+    axis.set_title(tr("Pretraining accuracy", "预训练准确率"))
+    # beside the axes: inside, it would cover a curve of some run, wherever it went
+    axis.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return axis.figure
 
 
 # %% book/en/appendix_a_training_runs.md (code cell 9)
