@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 from bert_annotated.checkpoints import book_model_dir
-from bert_annotated.probing import CLOZE_CORPORA, cloze_evaluation, cloze_windows, load_book_model
+from bert_annotated.corpora import CLOZE_CORPORA
+from bert_annotated.probing import cloze_evaluation, cloze_windows, load_book_model
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 

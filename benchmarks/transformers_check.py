@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 
 from bert_annotated.checkpoints import book_model_dir
-from bert_annotated.classification_data import load_task
-from bert_annotated.fine_tuning import accuracy_and_f1, encode_examples, split_train_pool, training_subset
+from bert_annotated.classification_data import load_task, split_train_pool, training_subset
+from bert_annotated.fine_tuning import accuracy_and_f1, encode_examples
 from bert_annotated.runtime import atomic_write_text
 from bert_annotated.tokenization import BertTokenizer
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from bert_annotated.runtime import atomic_write, atomic_write_text, default_cache_dir, download, read_json_object
-from bert_annotated.tokenization import TOKENIZER_CONFIG_FILE, VOCAB_FILE, check_vocab_size
+from bert_annotated.tokenization import TOKENIZER_CONFIG_FILE, TOKENIZER_JSON_FILE, VOCAB_FILE, check_vocab_size
 
 __all__ = ['CONFIG_FILE', 'SAFETENSORS_FILE', 'SAFETENSORS_INDEX_FILE', 'PYTORCH_FILE', 'hf_to_ours_state_dict', 'ours_to_hf_state_dict', 'load_hf_state_dict', 'load_checked_state_dict', 'body_state_dict', 'write_checkpoint', 'TIED_DECODER_KEY', 'pretraining_to_hf_state_dict', 'hf_to_pretraining_state_dict', 'REPOSITORY_URL', 'REPOSITORY_BRANCH', 'BOOK_MODEL_NAME', 'BOOK_MODEL_FOLDER', 'BOOK_MODEL_FILES', 'BOOK_MODEL_URL', 'book_model_dir', 'CONTROL_MODEL_NAME', 'CONTROL_MODEL_PACKAGE', 'control_model_dir', 'resolve_model_dir', 'GOOGLE_BERT_MINI', 'GOOGLE_BERT_CHINESE', 'hub_model_dir']
 
@@ -310,7 +310,7 @@ def resolve_model_dir(model=None) -> Path:
 GOOGLE_BERT_MINI = "google/bert_uncased_L-4_H-256_A-4"  # Turc et al. 2019: the shape of the book's model
 GOOGLE_BERT_CHINESE = "google-bert/bert-base-chinese"
 _HUB_FILES = [CONFIG_FILE, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, "model-*-of-*.safetensors",
-              VOCAB_FILE, TOKENIZER_CONFIG_FILE, "tokenizer.json"]
+              VOCAB_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_JSON_FILE]
 
 
 def hub_model_dir(repo_id: str, revision=None, download=None) -> Path:

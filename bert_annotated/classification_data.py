@@ -2,6 +2,7 @@
 # Edit the notebook, then run `make export` to regenerate this file.
 
 import os
+import random
 import tempfile
 import zipfile
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import NamedTuple
 
 from bert_annotated.runtime import default_cache_dir, download
 
-__all__ = ['Example', 'TaskFormat', 'TASKS', 'MRPC_DEV_IDS_URL', 'read_tsv_rows', 'read_task_split', 'task_format', 'download_task', 'load_task']
+__all__ = ['Example', 'TaskFormat', 'TASKS', 'MRPC_DEV_IDS_URL', 'read_tsv_rows', 'read_task_split', 'task_format', 'download_task', 'load_task', 'split_train_pool', 'training_subset']
 
 # %% book/en/10_fine_tuning.md (code cell 3)
 class Example(NamedTuple):
@@ -99,7 +100,7 @@ def task_format(task: str) -> TaskFormat:
 
 # %% book/en/appendix_g_classification_data.md (code cell 6)
 def _fetch(url: str, destination: Path) -> Path:
-    return download(url, destination, advice="download it by hand, or pass folder=")  # chapter 00's downloader
+    return download(url, destination, advice="download it by hand, or pass folder=")  # appendix C's downloader
 
 
 def download_task(task: str, cache_dir=None) -> Path:
@@ -142,3 +143,22 @@ def _build_mrpc(train_txt: Path, dev_ids: Path, out: Path) -> None:
 def load_task(task: str, split: str, folder=None, check_rows: bool = True) -> list:
     """Examples of `task` from `folder` (the published layout), or from the cache, downloading them the first time."""
     return read_task_split(task, split, folder if folder is not None else download_task(task), check_rows)
+
+
+# %% book/en/appendix_g_classification_data.md (code cell 10)
+def split_train_pool(examples, held_out_size: int, split_seed: int = 1234) -> tuple:
+    """(held_out, pool): a fixed random part of the training file for model selection, and the rest to train on."""
+    if not 0 < held_out_size < len(examples):
+        raise ValueError(f"held_out_size must be between 1 and {len(examples) - 1}, got {held_out_size}")
+    order = list(range(len(examples)))
+    random.Random(split_seed).shuffle(order)
+    return [examples[i] for i in order[:held_out_size]], [examples[i] for i in order[held_out_size:]]
+
+
+def training_subset(pool, size: int, seed: int) -> list:
+    """`size` examples of the pool drawn by `seed`; for one seed, a smaller subset lies inside every larger one."""
+    if not 0 < size <= len(pool):
+        raise ValueError(f"asked for {size} training examples, the pool has {len(pool)}")
+    order = list(range(len(pool)))
+    random.Random(seed).shuffle(order)
+    return [pool[i] for i in order[:size]]

@@ -26,8 +26,10 @@ from bert_annotated.corpora import (
 from bert_annotated.embeddings import check_sequence_length
 from bert_annotated.masking import MaskedLMMasker
 from bert_annotated.model import BertConfig
+from bert_annotated.optimization import PRECISIONS, resolve_device
 from bert_annotated.runs import (
     HARDWARE_PRESETS,
+    SUMMARY_FILE,
     PretrainingResult,
     TrainingConfig,
     TrainingInterrupted,
@@ -35,19 +37,12 @@ from bert_annotated.runs import (
     preset_for,
     pretrain,
 )
-from bert_annotated.runtime import PRECISIONS, read_json_object, resolve_device, use_cpu_threads
-from bert_annotated.tokenization import BertTokenizer
+from bert_annotated.runtime import CommandParser, read_json_object, use_cpu_threads
+from bert_annotated.tokenization import VOCAB_FILE, BertTokenizer
 
 __all__ = ['ALIASES', 'MODEL_OPTIONS', 'bert_main', 'bert_vocab_main', 'DEFAULT_CPU_STEPS', 'DEFAULT_GPU_STEPS', 'pretrain_main', 'main', 'EXPERIMENT_INTERRUPTED', 'finetune_main', 'qa_main']
 
-# %% book/en/appendix_b_command_line.md (code cell 3)
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (and exit status 2), like every other error."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
+# %% book/en/appendix_b_command_line.md (code cell 4)
 def _parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "y", "on"):
@@ -128,7 +123,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _bert_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="bert", description="Pretrain BERT (masked LM + next-sentence prediction). "
+    parser = CommandParser(prog="bert", description="Pretrain BERT (masked LM + next-sentence prediction). "
                      "Flags of codertimo/BERT-pytorch are accepted.")
     parser.add_argument("-c", "--train_dataset", required=True, help="training corpus: file or directory (required)")
     parser.add_argument("-t", "--test_dataset", default=None, help="validation corpus (default: held-out documents)")
@@ -150,7 +145,7 @@ def _bert_parser() -> argparse.ArgumentParser:
 
 
 def _bert_vocab_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="bert-vocab", description="Train a WordPiece vocabulary (vocab.txt) on a corpus.")
+    parser = CommandParser(prog="bert-vocab", description="Train a WordPiece vocabulary (vocab.txt) on a corpus.")
     parser.add_argument("-c", "--corpus_path", required=True, help="corpus: file or directory (required)")
     parser.add_argument("-o", "--output_path", required=True, help="the vocab.txt to write (required)")
     parser.add_argument("-s", "--vocab_size", type=int, default=30000, help="largest vocabulary size (default: %(default)s)")
@@ -161,7 +156,7 @@ def _bert_vocab_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# %% book/en/appendix_b_command_line.md (code cell 4)
+# %% book/en/appendix_b_command_line.md (code cell 5)
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -225,7 +220,7 @@ def _check_flags(args, device: str, output_dir, max_steps: int | None, epochs: i
 
 def _finished_steps(output_dir) -> int | None:
     """The step count of a finished run in `output_dir` (its summary.json), or None."""
-    summary = Path(output_dir) / "summary.json"
+    summary = Path(output_dir) / SUMMARY_FILE
     return read_json_object(summary).get("steps") if summary.is_file() else None
 
 
@@ -317,7 +312,7 @@ def bert_vocab_main(argv: Sequence[str] | None = None) -> int:
     return _run_cli("bert-vocab", command)
 
 
-# %% book/en/appendix_b_command_line.md (code cell 5)
+# %% book/en/appendix_b_command_line.md (code cell 6)
 def _output_paths(output_path: str) -> tuple[Path, Path | None]:
     """-o names a run directory, or, as in the seed, a model file such as output/bert.model (a name with a suffix
     that is not an existing directory): then the run directory is its folder, and the model file a second name."""
@@ -341,13 +336,13 @@ def _link_model_file(weights: Path, model_file: Path) -> None:
     os.replace(temporary, model_file)
 
 
-# %% book/en/appendix_b_command_line.md (code cell 6)
+# %% book/en/appendix_b_command_line.md (code cell 7)
 DEFAULT_CPU_STEPS = 800
 DEFAULT_GPU_STEPS = 10_000
 
 
 def _pretrain_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="bert-annotated pretrain",
+    parser = CommandParser(prog="bert-annotated pretrain",
                      description="Pretrain a BERT on the book's embedded corpus (or --corpus), vocabulary included.")
     parser.add_argument("--corpus", nargs="+", default=None, help="corpus file(s) or directories (default: the embedded corpus)")
     parser.add_argument("--language", choices=("en", "zh", "both"), default="both",
@@ -379,11 +374,11 @@ def pretrain_main(argv: Sequence[str] | None = None) -> int:
         check_output_dir(output_dir, resuming=resume is not None)
         if args.vocab:
             vocab_file = _require_file(args.vocab, "vocab file", "give a vocab.txt, or leave --vocab out to train one")
-        elif resume is not None and (Path(resume if Path(resume).is_dir() else Path(resume).parent) / "vocab.txt").is_file():
-            vocab_file = Path(resume if Path(resume).is_dir() else Path(resume).parent) / "vocab.txt"
+        elif resume is not None and (Path(resume if Path(resume).is_dir() else Path(resume).parent) / VOCAB_FILE).is_file():
+            vocab_file = Path(resume if Path(resume).is_dir() else Path(resume).parent) / VOCAB_FILE
         else:
             corpus = read_corpus(corpus_paths, args.corpus_format, min_documents=1)
-            vocab_file = output_dir / "vocab.txt"
+            vocab_file = output_dir / VOCAB_FILE
             tokens = build_vocab(corpus, vocab_file, vocab_size=args.vocab_size)
             print(f"bert-annotated: trained a vocabulary of {len(tokens):,} WordPieces on {corpus.source}")
         tokenizer = BertTokenizer(str(vocab_file))
@@ -418,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return commands[argv[0]](argv[1:])
 
 
-# %% book/en/appendix_b_command_line.md (code cell 9)
+# %% book/en/appendix_b_command_line.md (code cell 10)
 EXPERIMENT_INTERRUPTED = "interrupted; the runs that finished are saved in the results"
 
 
@@ -438,7 +433,7 @@ def qa_main(argv: Sequence[str] | None = None) -> int:
     return _run_cli(prog, lambda: run_qa_command(argv, prog=prog) or 0, EXPERIMENT_INTERRUPTED)
 
 
-# %% book/en/appendix_b_command_line.md (code cell 11)
+# %% book/en/appendix_b_command_line.md (code cell 12)
 # python -m bert_annotated.cli {pretrain,vocab,train,finetune,qa} ... (a notebook is "__main__" too, but has no __file__)
 if __name__ == "__main__" and "__file__" in globals():
     sys.exit(main())

@@ -15,7 +15,6 @@ def draw_wordpiece_steps(axis, wordpiece, words, pitch=0.21, left=2.7):
     """Greedy longest-match-first, one row per step, replayed on `wordpiece.vocab` (and checked against
     `wordpiece.tokenize_word`): the word with its consumed characters faded and the match boxed, the
     candidates tried, longest first (struck: not in the vocabulary), and the piece emitted."""
-    from bert_annotated.diagrams import box, note  # appendix I's toolkit
     renderer, to_units = axis.figure.canvas.get_renderer(), axis.transData.inverted()
     y = axis.get_ylim()[1] - 0.3
     note(axis, 0.1, y, tr("remaining characters", "剩余的字符"), ha="left")
@@ -54,7 +53,6 @@ def draw_wordpiece_steps(axis, wordpiece, words, pitch=0.21, left=2.7):
 def draw_input_representation(axis, tokens, token_type_ids, left=1.45):
     """BERT's input (the paper's Figure 2) for one tokenized pair: the token, segment and position
     embedding of every token, added, then LayerNorm and dropout."""
-    from bert_annotated.diagrams import arrow, box, note  # appendix I's toolkit
     pitch, top = (axis.get_xlim()[1] - left) / len(tokens), axis.get_ylim()[1] - 0.3
     rows = [top, top - 1.0, top - 2.0, top - 3.0]  # input, token, segment, position
     labels = [tr("input", "输入"), tr("token\nembeddings", "词元嵌入"), tr("segment\nembeddings", "句段嵌入"),
@@ -87,7 +85,6 @@ def draw_probability_grid(axis, probabilities, labels, x, y, cell=0.5):
     """A (seq_q, seq_k) matrix of attention probabilities as a heat map with its values; (x, y) = top left."""
     from matplotlib.colors import LinearSegmentedColormap
 
-    from bert_annotated.diagrams import PALETTE, note  # appendix I's toolkit
     size = len(labels)
     colours = LinearSegmentedColormap.from_list("probability", [PALETTE["token"][0], PALETTE["token"][1]])
     axis.imshow(probabilities, cmap=colours, vmin=0, vmax=1, extent=(x, x + size * cell, y - size * cell, y))
@@ -102,7 +99,6 @@ def draw_probability_grid(axis, probabilities, labels, x, y, cell=0.5):
 def draw_scaled_dot_product_attention(axis, probabilities, key_mask):
     """The steps of scaled_dot_product_attention with their shapes (one sequence, one head), beside the
     probabilities of a real sequence: `probabilities` (seq, seq) and `key_mask` (seq,), 1 = real key."""
-    from bert_annotated.diagrams import arrow, box, note  # appendix I's toolkit
     for x, name in ((2.1, "Q"), (3.9, "K"), (5.7, "V")):
         box(axis, x, 6.1, 1.6, 0.75, f"{name}\n(seq, head_dim)", "tensor")
     arrow(axis, (2.1, 5.72), (2.6, 5.05))
@@ -131,7 +127,6 @@ def draw_scaled_dot_product_attention(axis, probabilities, key_mask):
 def draw_multi_head_attention(axis, pitch=1.15):
     """MultiHeadSelfAttention.forward, top to bottom: project, split into heads, attend in every head, merge,
     project again; the shape of the tensor on every arrow."""
-    from bert_annotated.diagrams import arrow, box  # appendix I's toolkit
     y = [axis.get_ylim()[1] - 0.35 - pitch * row for row in range(7)]
     per_token, per_head = "(batch, seq, hidden)", "(batch, heads, seq, head_dim)"
     box(axis, 5.0, y[0], 3.6, 0.45, "hidden_states: " + per_token, "tensor")
@@ -158,7 +153,6 @@ def draw_multi_head_attention(axis, pitch=1.15):
 def draw_encoder_layer(axis, module_names, gap=0.3):
     """BertLayer's post-LN order (left) beside the pre-LN order (right), top to bottom, with the residual paths
     that bypass the sub-layers; `module_names`: BertLayer's sub-modules, (sublayer, dropout, layer norm) twice."""
-    from bert_annotated.diagrams import ARROW_COLOR, arrow, box, note  # appendix I's toolkit
     top, shape = axis.get_ylim()[1], "(batch, seq, hidden)"
     details = {module_names[0]: tr("\nmulti-head self-attention", "\n多头自注意力"),
                module_names[3]: "\nLinear(H→4H) · GELU · Linear(4H→H)"}
@@ -198,7 +192,6 @@ def draw_encoder_layer(axis, module_names, gap=0.3):
 def draw_bert_model(axis, part_names):
     """BertModel.forward left to right: embeddings, the stack of L encoder layers, then the pooler, which reads
     the [CLS] vector (right to left, below); `part_names`: BertModel's three sub-modules, in order."""
-    from bert_annotated.diagrams import arrow, box, note  # appendix I's toolkit
     embeddings, encoder, pooler = part_names
     upper, lower = axis.get_ylim()[1] - 1.35, 0.55
     row = [("input_ids\ntoken_type_ids\n(batch, seq)", "tensor"), (embeddings + "\n(BertEmbeddings)", "layer"),
@@ -221,7 +214,6 @@ def draw_bert_model(axis, part_names):
 def draw_masked_lm_corruption(axis, tokens, input_tokens, labels, per_row=12):
     """One sequence through the masker, in bands of at most `per_row` positions: its tokens, the chosen ones,
     what the model reads ([MASK], random or unchanged) and the labels (a token where chosen, None for -100)."""
-    from bert_annotated.diagrams import box, legend_row, note
 
     bands = [[]]
     for i, token in enumerate(tokens):
@@ -258,7 +250,6 @@ def draw_masked_lm_corruption(axis, tokens, input_tokens, labels, per_row=12):
 def draw_nsp_pairs(axis, documents, examples, unit=0.5):
     """Documents cut into numbered chunks (a box per sentence, `unit` wide per token) and the examples built from
     them, `[CLS] A [SEP] B [SEP]` with their labels; hatched: the tokens that truncate_seq_pair cut off."""
-    from bert_annotated.diagrams import box, legend_row, note
 
     def cut(x, y, width, height=0.5):  # hatching centred on (x, y)
         box(axis, x, y, width, height)._diagram_box.set(facecolor="none", edgecolor="#888888", hatch="////")
@@ -313,7 +304,6 @@ def draw_pretraining_model(axis, pitch=1.0):
     from matplotlib.patches import FancyArrowPatch
     from matplotlib.path import Path
 
-    from bert_annotated.diagrams import PALETTE, arrow, box, note  # appendix I's toolkit
     y = [axis.get_ylim()[1] - 0.4 - pitch * row for row in range(10)]
     for x, inputs, table, kind in ((2.15, "input_ids\n(batch, seq)", "word_embeddings\n(vocab, hidden)", "token"),
                                    (5.25, "token_type_ids\n(batch, seq)", "token_type_embeddings\n(2, hidden)", "segment_a"),
@@ -362,7 +352,6 @@ def draw_pretraining_run(axis, corpus_name, corpus, dataset, collator, batch_siz
     from matplotlib.patches import FancyArrowPatch
     from matplotlib.path import Path
 
-    from bert_annotated.diagrams import arrow, box, note  # appendix I's toolkit
     y = [axis.get_ylim()[1] - 0.4 - row for row in (0, 1.2, 2.4, 3.9, 5.35, 6.7)]
     sentences, not_next = sum(map(len, corpus.documents)), dataset.next_sentence_labels.float().mean().item()
     batch = collator([dataset[i] for i in range(batch_size)])
@@ -407,7 +396,6 @@ def draw_pretraining_run(axis, corpus_name, corpus, dataset, collator, batch_siz
 def draw_fine_tuning_shapes(axis, width=4.85, height=3.35):
     """The four ways to put a task on BERT (the paper's Figure 4): for each, the input tokens, the encoder, its
     outputs (red where the new layer reads them) and the new layer (pink) with what it gives."""
-    from bert_annotated.diagrams import arrow, box, legend_row, note  # appendix I's toolkit
 
     def row(text, kind, count):  # `count` tokens of one segment: a_1, a_2, ...
         return [(f"${text}_{i}$", kind) for i in range(1, count + 1)]
@@ -457,7 +445,6 @@ def draw_qa_windows(axis, question, answer, passage, windows, features, left=2.4
     context), and each window's training target in red (the answer, or [CLS] when it is not wholly inside)."""
     from matplotlib.patches import Rectangle
 
-    from bert_annotated.diagrams import box, legend_row, note  # appendix I's toolkit
 
     def shade(x0, x1, y, height=0.66):  # the grey behind tokens that more than one window holds
         axis.add_patch(Rectangle((x0, y - height / 2), x1 - x0, height, facecolor="#dddddd", edgecolor="none", zorder=0))
@@ -497,7 +484,6 @@ def draw_qa_windows(axis, question, answer, passage, windows, features, left=2.4
 def draw_best_span(axis, tokens, start_logits, end_logits, spans, cell=0.52, left=1.7):
     """Every (start i, end j) pair of one window with the score S.T_i + E.T_j: in a box where best_spans kept it
     (legal), faint where a rule struck it out, pink for the best legal span."""
-    from bert_annotated.diagrams import box, note  # appendix I's toolkit
     legal, best = {(s, e): score for score, s, e in spans}, spans[0][1:]
     top = axis.get_ylim()[1] - 1.05  # the grid's upper edge, under the end tokens and their scores
     note(axis, left + len(tokens) * cell / 2, top + 0.85, tr("end token j, end score", "结束词元 j，结束分"))

@@ -16,14 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert_annotated.classification_data import TASKS, load_task, task_format
+from bert_annotated.classification_data import TASKS, load_task, split_train_pool, task_format, training_subset
 from bert_annotated.model import BertForSequenceClassification, read_config
 from bert_annotated.optimization import apply_update, build_optimizer, build_scheduler
 from bert_annotated.pretraining_data import pad_to_longest
-from bert_annotated.runtime import atomic_write_text
+from bert_annotated.runtime import CommandParser, atomic_write_text
 from bert_annotated.tokenization import BertTokenizer
 
-__all__ = ['STARTS', 'build_classifier', 'encode_examples', 'collate', 'length_batches', 'predict_logits', 'predict_labels', 'accuracy_and_f1', 'FineTuneResult', 'scored_epochs', 'fine_tune', 'bag_of_words_baseline', 'split_train_pool', 'training_subset', 'TURC_LRS', 'select_lr', 'run_experiment', 'fine_tuning_main']
+__all__ = ['STARTS', 'build_classifier', 'encode_examples', 'collate', 'length_batches', 'predict_logits', 'predict_labels', 'accuracy_and_f1', 'FineTuneResult', 'scored_epochs', 'fine_tune', 'bag_of_words_baseline', 'TURC_LRS', 'select_lr', 'run_experiment', 'fine_tuning_main']
 
 # %% book/en/10_fine_tuning.md (code cell 8)
 STARTS = ("pretrained", "scratch")
@@ -194,25 +194,6 @@ def bag_of_words_baseline(train, held_out, dev, vocab_size: int, l2_grid=(1e-4, 
     return best
 
 
-# %% book/en/appendix_g_classification_data.md (code cell 10)
-def split_train_pool(examples, held_out_size: int, split_seed: int = 1234) -> tuple:
-    """(held_out, pool): a fixed random part of the training file for model selection, and the rest to train on."""
-    if not 0 < held_out_size < len(examples):
-        raise ValueError(f"held_out_size must be between 1 and {len(examples) - 1}, got {held_out_size}")
-    order = list(range(len(examples)))
-    random.Random(split_seed).shuffle(order)
-    return [examples[i] for i in order[:held_out_size]], [examples[i] for i in order[held_out_size:]]
-
-
-def training_subset(pool, size: int, seed: int) -> list:
-    """`size` examples of the pool drawn by `seed`; for one seed, a smaller subset lies inside every larger one."""
-    if not 0 < size <= len(pool):
-        raise ValueError(f"asked for {size} training examples, the pool has {len(pool)}")
-    order = list(range(len(pool)))
-    random.Random(seed).shuffle(order)
-    return [pool[i] for i in order[:size]]
-
-
 # %% book/en/appendix_g_classification_data.md (code cell 12)
 def _run_record(task, start, seed, train, held_out, dev, settings, **fields) -> dict:
     return {"task": task, "start": start, "seed": seed, "train_examples": len(train),
@@ -324,8 +305,7 @@ def run_experiment(task, data_folder, model_folder, output, sizes, seeds=(0, 1, 
 # %% book/en/appendix_g_classification_data.md (code cell 16)
 def fine_tuning_main(argv=None, prog: str = "python -m bert_annotated.fine_tuning") -> int:
     """python -m bert_annotated.fine_tuning --task sst2 --data DIR --sizes 500 2000 --output results.json"""
-    from bert_annotated.cli import _Parser  # appendix B's parser: a usage error is one line and exit status 2
-    parser = _Parser(prog=prog, description=fine_tuning_main.__doc__)
+    parser = CommandParser(prog=prog, description=fine_tuning_main.__doc__)  # appendix B: a usage error is one line
     parser.add_argument("--task", required=True, choices=sorted(TASKS))
     parser.add_argument("--data", help="folder with train.tsv and dev.tsv (default: download to the cache)")
     parser.add_argument("--model", help="pretrained BERT folder, or all-MiniLM-L6-v2 for the control model (appendix E; "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from bert_annotated.checkpoints import book_model_dir, load_hf_state_dict
+from bert_annotated.checkpoints import BOOK_MODEL_NAME, book_model_dir, load_hf_state_dict
 from bert_annotated.model import read_config
 from bert_annotated.probing import fill_mask
 from bert_annotated.runtime import atomic_write, atomic_write_text, book_language, tr
@@ -16,7 +16,7 @@ from bert_annotated.tokenization import VOCAB_FILE, folder_lower_case
 __all__ = ['BROWSER_MODEL_NAME', 'BROWSER_UNUSED', 'browser_manifest', 'export_browser_model', 'browser_download_bytes', 'LiveWidget', 'live_fill_mask', 'live_attention']
 
 # %% book/en/appendix_j_live_model.md (code cell 3)
-BROWSER_MODEL_NAME = "bert-mini-bilingual"  # the stem of the three files in _static/live/
+BROWSER_MODEL_NAME = BOOK_MODEL_NAME  # the stem of the three files in _static/live/
 BROWSER_UNUSED = ("bert.pooler.", "cls.seq_relationship.", "cls.predictions.decoder.",  # what fill-mask never reads
                   "bert.embeddings.position_ids", "bert.embeddings.token_type_ids")  # buffers some checkpoints hold
 

@@ -10,8 +10,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from bert_annotated.masking import IGNORE_INDEX
 from bert_annotated.model import PreTrainingOutput
-from bert_annotated.optimization import apply_update
-from bert_annotated.runtime import autocast_context
+from bert_annotated.optimization import apply_update, autocast_context
 
 __all__ = ['forward_batch', 'endless', 'simple_pretraining_loop', 'STAT_NAMES', 'new_stats', 'add_stats', 'train_step', 'summarize_stats', 'evaluate_pretraining']
 

@@ -16,7 +16,7 @@ from bert_annotated.runtime import usable_cpu_count
 from bert_annotated.sentence_pairs import NSPExample, create_nsp_examples, create_nsp_examples_from_pairs
 from bert_annotated.tokenization import process_pool
 
-__all__ = ['create_pretraining_examples', 'PretrainingDataset', 'pad_to_longest', 'pad_examples', 'PretrainingCollator', 'BatchStream', 'create_pretraining_dataset', 'tokenize_documents_parallel', 'PARALLEL_TOKENIZATION_CHARACTERS', 'tokenize_documents', 'ResumableSampler']
+__all__ = ['create_pretraining_examples', 'PretrainingDataset', 'pad_to_longest', 'pad_examples', 'PretrainingCollator', 'BatchStream', 'create_pretraining_dataset', 'PARALLEL_TOKENIZATION_CHARACTERS', 'tokenize_documents_parallel', 'tokenize_documents', 'ResumableSampler']
 
 # %% book/en/07_pretraining_data.md (code cell 8)
 def _tokenized_documents(corpus: Corpus, tokenizer, progress: bool) -> list[list[list[str]]]:
@@ -218,6 +218,9 @@ def _tokenize_document(document):
     return [_worker_tokenize(sentence) for sentence in document]
 
 
+PARALLEL_TOKENIZATION_CHARACTERS = 1_000_000  # from this corpus size on, tokenize in several processes
+
+
 def tokenize_documents_parallel(documents, tokenize, processes=None):
     """[[tokenize(sentence) for sentence in document] for document in documents], in several processes if large.
 
@@ -228,7 +231,7 @@ def tokenize_documents_parallel(documents, tokenize, processes=None):
     documents = [list(document) for document in documents]
     if processes is None:
         characters = sum(len(sentence) for document in documents for sentence in document)
-        processes = min(usable_cpu_count(), 8) if characters >= 1_000_000 else 1
+        processes = min(usable_cpu_count(), 8) if characters >= PARALLEL_TOKENIZATION_CHARACTERS else 1
     if processes <= 1 or len(documents) < 2:
         return [[tokenize(sentence) for sentence in document] for document in documents]
     chunksize = max(1, len(documents) // (16 * processes))  # ordered slices, small enough to balance the load
@@ -237,9 +240,6 @@ def tokenize_documents_parallel(documents, tokenize, processes=None):
 
 
 # %% book/en/appendix_f_corpora.md (code cell 14)
-PARALLEL_TOKENIZATION_CHARACTERS = 1_000_000  # from this corpus size on, tokenize in several processes
-
-
 def tokenize_documents(documents: Sequence[Sequence[str]], tokenizer, progress: bool = False,
                        processes: int | None = None) -> list[list[list[str]]]:
     """Documents of sentence strings -> documents of WordPiece lists; empty sentences and documents are dropped.

@@ -15,7 +15,7 @@ from bert_annotated.model import BertForPreTraining
 from bert_annotated.pretraining_data import pad_to_longest
 from bert_annotated.tokenization import BertTokenizer
 
-__all__ = ['load_book_model', 'MaskPrediction', 'fill_mask', 'print_fill_mask_table', 'ProbeResult', 'run_probes', 'read_wikitext_paragraphs', 'read_drcd_paragraphs', 'CLOZE_CORPORA', 'cloze_windows', 'cloze_evaluation', 'nearest_tokens', 'ATTENTION_TARGETS', 'attention_summary']
+__all__ = ['load_book_model', 'MaskPrediction', 'fill_mask', 'print_fill_mask_table', 'ProbeResult', 'run_probes', 'cloze_windows', 'cloze_evaluation', 'nearest_tokens', 'ATTENTION_TARGETS', 'attention_summary']
 
 # %% book/en/09_using_bert.md (code cell 3)
 def load_book_model(directory=None, device="cpu"):
@@ -79,41 +79,6 @@ def run_probes(model, tokenizer, probes, top_k: int = 5) -> list:
         tokens = [prediction.token for prediction in predictions[0]]
         results.append(ProbeResult(text, expected, tokens.index(expected) + 1 if expected in tokens else 0, tokens))
     return results
-
-
-# %% book/en/09_using_bert.md (code cell 11)
-def read_wikitext_paragraphs(path) -> list:
-    """Paragraphs of WikiText-2's raw test file, headings (' = Title = ', ' = = Section = = ') left out."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file; give WikiText-2's wiki.test.raw")
-    paragraphs = []
-    for line in path.read_text(encoding="utf-8").replace("\r", "").splitlines():
-        line = line.strip()
-        if line and not (line.startswith("= ") and line.endswith(" =")):
-            # WikiText writes "guest @-@ starring", "1 @,@ 000", "3 @.@ 5": undo its number and hyphen splitting
-            paragraphs.append(line.replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", "."))
-    return paragraphs
-
-
-def read_drcd_paragraphs(path) -> list:
-    """Paragraphs of drcd_contexts.txt: each document is a title line, its paragraphs, then a blank line."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file; give the DRCD passages file drcd_contexts.txt")
-    paragraphs, at_title = [], True
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            at_title = True
-        elif at_title:
-            at_title = False  # the article's title
-        else:
-            paragraphs.append(line.strip())
-    return paragraphs
-
-
-CLOZE_CORPORA = {"en": ("wikitext-2/raw/wiki.test.raw", read_wikitext_paragraphs),
-                 "zh": ("drcd-contexts/drcd_contexts.txt", read_drcd_paragraphs)}  # under ../shared/corpora
 
 
 # %% book/en/09_using_bert.md (code cell 12)

@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bert_annotated.qa_data import QA_TASKS, load_qa_task, subsample
-from bert_annotated.question_answering import evaluate_answers, word_spans
+from bert_annotated.qa_metrics import evaluate_answers
 from bert_annotated.runtime import atomic_write_text
-from bert_annotated.tokenization import is_punctuation
+from bert_annotated.tokenization import is_punctuation, word_spans
 
 __all__ = ['baseline_words', 'sentence_spans', 'best_sentence_answer', 'sliding_window_answer', 'QA_SUBSETS', 'answer_length_cap', 'run_qa_baselines', 'write_qa_baselines']
 
@@ -144,5 +144,5 @@ def write_qa_baselines(data_dir="../shared", output="book/results/qa-baselines.j
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
     records = [dict(record, command=command, date=date) for task, (train_questions, eval_questions) in subsets.items()
                for record in run_qa_baselines(task, data_dir, train_questions, eval_questions)]
-    atomic_write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n", Path(output))  # chapter 00
+    atomic_write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n", Path(output))  # appendix C
     return records

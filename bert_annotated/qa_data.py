@@ -117,7 +117,7 @@ def download_to_cache(url: str, cache_dir=None) -> Path:
     target = cache_dir / Path(urllib.parse.urlparse(url).path).name
     if target.is_file():
         return target
-    return download(url, target, advice="download it by hand and pass its path")  # chapter 00's downloader
+    return download(url, target, advice="download it by hand and pass its path")  # appendix C's downloader
 
 
 def _locate(name: str, urls: dict, split: str, path, cache_dir) -> Path:

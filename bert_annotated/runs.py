@@ -25,7 +25,7 @@ from bert_annotated.corpora import Corpus, read_corpus, read_lines
 from bert_annotated.embeddings import check_sequence_length
 from bert_annotated.masking import MaskedLMMasker, masking_budget
 from bert_annotated.model import BertConfig, BertForPreTraining, read_config
-from bert_annotated.optimization import build_optimizer, build_scheduler
+from bert_annotated.optimization import build_optimizer, build_scheduler, resolve_device, resolve_precision
 from bert_annotated.pretraining import (
     STAT_NAMES,
     add_stats,
@@ -41,22 +41,23 @@ from bert_annotated.pretraining_data import (
     create_pretraining_dataset,
     create_pretraining_examples,
 )
-from bert_annotated.runtime import atomic_write, atomic_write_text, resolve_device, resolve_precision, tr
-from bert_annotated.tokenization import BertTokenizer, check_vocab_size, write_tokenizer_folder
+from bert_annotated.runtime import atomic_write, atomic_write_text, tr
+from bert_annotated.tokenization import VOCAB_FILE, BertTokenizer, check_vocab_size, write_tokenizer_folder
 
-__all__ = ['CHECKPOINT_FILE', 'METRICS_FILE', 'RUN_FILE', 'MODEL_FILE', 'CHECKPOINT_FORMAT', 'atomic_save', 'capture_rng_state', 'restore_rng_state', 'load_checkpoint', 'TrainingConfig', 'TrainingInterrupted', 'PretrainingResult', 'DistributedContext', 'init_distributed', 'read_metrics', 'check_output_dir', 'check_resume_compatible', 'plot_losses', 'plot_accuracies', 'save_plots', 'run_results', 'PLOT_EVERY_SECONDS', 'pretraining_loop', 'prepare_datasets', 'pretrain', 'load_pretrained', 'HARDWARE_PRESETS', 'preset_for']
+__all__ = ['CHECKPOINT_FILE', 'METRICS_FILE', 'RUN_FILE', 'MODEL_FILE', 'SUMMARY_FILE', 'CHECKPOINT_FORMAT', 'atomic_save', 'capture_rng_state', 'restore_rng_state', 'load_checkpoint', 'TrainingConfig', 'TrainingInterrupted', 'PretrainingResult', 'DistributedContext', 'init_distributed', 'read_metrics', 'check_output_dir', 'check_resume_compatible', 'plot_losses', 'plot_accuracies', 'save_plots', 'run_results', 'PLOT_EVERY_SECONDS', 'pretraining_loop', 'prepare_datasets', 'pretrain', 'load_pretrained', 'HARDWARE_PRESETS', 'preset_for']
 
 # %% book/en/appendix_a_training_runs.md (code cell 3)
 CHECKPOINT_FILE = "checkpoint.pt"  # everything needed to resume (a finished run's weights: model.safetensors)
 METRICS_FILE = "metrics.jsonl"  # one JSON object per logged step or validation
 RUN_FILE = "run.json"  # the configuration of the run
 MODEL_FILE = "model.pt"  # the final weights of older versions, a state dict: load_pretrained still reads it
+SUMMARY_FILE = "summary.json"  # what a finished run reports: steps, last records, device, time, headline accuracies
 CHECKPOINT_FORMAT = "bert_annotated.pretraining/1"
 _RUN_MARKERS = (CHECKPOINT_FILE, METRICS_FILE, RUN_FILE, SAFETENSORS_FILE, MODEL_FILE)
 
 
 def atomic_save(obj, path: str | Path) -> Path:
-    """torch.save, atomically, with chapter 00's atomic_write."""
+    """torch.save, atomically, with appendix C's atomic_write."""
     return atomic_write(path, lambda file: torch.save(obj, file))
 
 
@@ -629,7 +630,7 @@ def _finish(run: _Run, seconds: float) -> PretrainingResult:
                    "precision": run.precision, "config": run.model.config.to_dict(), "wall_seconds": seconds,
                    "tokens_per_second": run.train_record.get("tokens_per_second"),
                    "val_mlm_acc": valid.get("mlm_acc"), "val_nsp_acc": valid.get("nsp_acc")}
-        _write_json(summary, run.output_dir / "summary.json")
+        _write_json(summary, run.output_dir / SUMMARY_FILE)
     return PretrainingResult(run.model, run.output_dir, run.step, run.train_record, run.valid_record, seconds,
                              str(run.device), run.precision)
 
@@ -723,7 +724,7 @@ def load_pretrained(run_dir: str | Path, map_location="cpu") -> tuple[BertForPre
     if (run_dir / MODEL_FILE).is_file():  # written by an older version: a state dict beside our config.json
         model = BertForPreTraining(read_config(run_dir))
         model.load_state_dict(torch.load(run_dir / MODEL_FILE, map_location=map_location, weights_only=True))
-        return model.eval(), BertTokenizer(str(run_dir / "vocab.txt"))
+        return model.eval(), BertTokenizer(str(run_dir / VOCAB_FILE))
     unfinished = (run_dir / CHECKPOINT_FILE).is_file()
     raise ValueError(f"{run_dir}: no {SAFETENSORS_FILE}; " + ("the run has not finished: resume it with --resume, "
                      "or load its checkpoint with load_checkpoint" if unfinished else

@@ -5,14 +5,13 @@ import random
 from dataclasses import dataclass
 from typing import Sequence, Union
 
+from bert_annotated.tokenization import CLS_TOKEN, SEP_TOKEN
+
 __all__ = ['IS_NEXT', 'NOT_NEXT', 'NSPExample', 'truncate_seq_pair', 'create_nsp_examples', 'create_nsp_examples_from_pairs']
 
 # %% book/en/06_next_sentence.md (code cell 4)
 IS_NEXT = 0  # label: B is the text that follows A
 NOT_NEXT = 1  # label: B was taken from another document
-
-_CLS_TOKEN = "[CLS]"
-_SEP_TOKEN = "[SEP]"
 
 
 @dataclass
@@ -49,7 +48,7 @@ class NSPExample:
 # %% book/en/06_next_sentence.md (code cell 5)
 def _pack_pair(tokens_a: list[str], tokens_b: list[str], is_random_next: bool, **provenance) -> NSPExample:
     """Lay out `[CLS] A [SEP] B [SEP]` with its segment ids."""
-    tokens = [_CLS_TOKEN, *tokens_a, _SEP_TOKEN, *tokens_b, _SEP_TOKEN]
+    tokens = [CLS_TOKEN, *tokens_a, SEP_TOKEN, *tokens_b, SEP_TOKEN]
     segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
     return NSPExample(tokens, segment_ids, is_random_next, **provenance)
 

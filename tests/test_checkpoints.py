@@ -25,6 +25,7 @@ from bert_annotated.checkpoints import (
     hf_to_pretraining_state_dict,
     pretraining_to_hf_state_dict,
 )
+from bert_annotated.corpora import read_drcd_paragraphs, read_wikitext_paragraphs
 from bert_annotated.model import BertConfig, BertForPreTraining, BertModel
 from bert_annotated.optimization import build_optimizer
 from bert_annotated.probing import (
@@ -34,8 +35,6 @@ from bert_annotated.probing import (
     fill_mask,
     load_book_model,
     nearest_tokens,
-    read_drcd_paragraphs,
-    read_wikitext_paragraphs,
     run_probes,
 )
 from bert_annotated.tokenization import BertTokenizer, write_vocab
@@ -264,7 +263,7 @@ def test_config_that_is_not_json(saved):
 def test_weights_that_do_not_fit_the_config(saved):
     config = json.loads((saved / "config.json").read_text())
     (saved / "config.json").write_text(json.dumps({**config, "intermediate_size": 64}))
-    message = _raises(BertForPreTraining.from_pretrained, saved, "model.safetensors", "intermediate", "(48, 32)", "(64, 32)")
+    message = _raises(BertForPreTraining.from_pretrained, saved, "model.safetensors", "intermediate", "(37, 32)", "(64, 32)")
     assert "config.json" in message
     (saved / "config.json").write_text(json.dumps({**config, "vocab_size": 120}))
     _raises(BertModel.from_pretrained, saved, "word_embeddings")
@@ -347,8 +346,8 @@ def test_training_steps_match_transformers(tiny_config):
     the NSP head on the pooler); here every update has to agree too.
     """
     hf_model = _randomise(transformers.BertForPreTraining(transformers.BertConfig(
-        **tiny_config().to_dict(), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, attn_implementation="eager")))
-    ours = BertForPreTraining(tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+        **tiny_config(dropout=0.0).to_dict(), attn_implementation="eager")))
+    ours = BertForPreTraining(tiny_config(dropout=0.0))
     missing, unexpected = ours.load_state_dict(hf_to_pretraining_state_dict(hf_model.state_dict()), strict=False)
     assert not unexpected and set(missing) <= {"mlm_head.decoder.weight"}  # the tie: the word embeddings
     hf_model.train()

@@ -9,7 +9,14 @@ import pytest
 import torch
 
 import bert_annotated.classification_data as classification_data
-from bert_annotated.classification_data import TASKS, Example, load_task, read_task_split
+from bert_annotated.classification_data import (
+    TASKS,
+    Example,
+    load_task,
+    read_task_split,
+    split_train_pool,
+    training_subset,
+)
 from bert_annotated.fine_tuning import (
     accuracy_and_f1,
     bag_of_words_baseline,
@@ -21,8 +28,6 @@ from bert_annotated.fine_tuning import (
     run_experiment,
     scored_epochs,
     select_lr,
-    split_train_pool,
-    training_subset,
 )
 from bert_annotated.model import BertForPreTraining, BertForSequenceClassification, BertModel
 from bert_annotated.tokenization import BertTokenizer, write_vocab

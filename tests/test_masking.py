@@ -273,7 +273,7 @@ def test_from_tokenizer(tmp_path):
 @pytest.fixture
 def tiny_model(tiny_config):
     torch.manual_seed(0)
-    config = tiny_config(vocab_size=60)
+    config = tiny_config(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2)  # 16: the checks below
     bert = BertModel(config)
     head = BertMLMHead(config, bert.embeddings.word_embeddings)
     return config, bert, head

@@ -219,11 +219,11 @@ def test_forward_rejects_too_long_input(tiny_config):
     model(torch.ones(1, 64, dtype=torch.long))  # the limit itself is fine
 
 
-@pytest.mark.parametrize("bad_id", [100, 12345, -1])
+@pytest.mark.parametrize("bad_id", [99, 12345, -1])  # the tiny vocabulary holds ids 0 to 98
 def test_forward_rejects_out_of_range_ids(bad_id, tiny_config):
     model = BertModel(tiny_config()).eval()
     input_ids = torch.tensor([[2, 7, bad_id, 3]])
-    with pytest.raises(ValueError, match=rf"input_ids contains {bad_id}, outside \[0, 100\)"):
+    with pytest.raises(ValueError, match=rf"input_ids contains {bad_id}, outside \[0, 99\)"):
         model(input_ids)
     with pytest.raises(ValueError, match=r"token_type_ids contains 2, outside \[0, 2\)"):
         model(torch.tensor([[2, 7, 3]]), token_type_ids=torch.tensor([[0, 1, 2]]))

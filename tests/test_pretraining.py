@@ -8,9 +8,14 @@ import torch
 
 from bert_annotated.masking import IGNORE_INDEX, gather_masked_positions
 from bert_annotated.model import BertForPreTraining
-from bert_annotated.optimization import build_optimizer, build_scheduler, parameter_groups, warmup_linear_decay
+from bert_annotated.optimization import (
+    build_optimizer,
+    build_scheduler,
+    parameter_groups,
+    resolve_precision,
+    warmup_linear_decay,
+)
 from bert_annotated.pretraining import evaluate_pretraining, forward_batch, train_step
-from bert_annotated.runtime import resolve_precision
 
 # pytest fixtures (imported with the fixtures they depend on)
 from pretraining_fixtures import CPU, collate, corpus, dataset, tokenizer  # noqa: F401

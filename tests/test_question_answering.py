@@ -24,26 +24,27 @@ from bert_annotated.qa_data import (
     split_by_article,
     subsample,
 )
+from bert_annotated.qa_metrics import (
+    cmrc_exact_match,
+    cmrc_f1,
+    evaluate_answers,
+    mixed_segmentation,
+    normalize_answer,
+    squad_exact_match,
+    squad_f1,
+)
 from bert_annotated.question_answering import (
     QAFeature,
     align_word_labels,
     answer_token_span,
     best_spans,
-    cmrc_exact_match,
-    cmrc_f1,
     doc_windows,
-    evaluate_answers,
     is_max_context,
     make_features,
-    mixed_segmentation,
-    normalize_answer,
     predict_answers,
-    squad_exact_match,
-    squad_f1,
-    tokenize_with_offsets,
     train_qa,
 )
-from bert_annotated.tokenization import BertTokenizer
+from bert_annotated.tokenization import BertTokenizer, tokenize_with_offsets
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "book" / "data" / "qa-sample"

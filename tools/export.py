@@ -16,10 +16,10 @@ Every other line of `bert_annotated/` comes from the notebooks in `book/en/`:
   cells are taken out of them, and a module imports what its own code uses (symbol tables tell which global names
   that is): a name another module defines comes from that module; any other name with the import statement an
   exported cell binds it with. So a cell can move to another module without an import cell following it, a
-  module never imports itself, and two modules that would import each other are an error (import the name
-  inside the function that needs it);
+  module never imports itself (an import from its own module inside a function is dropped too), and two modules
+  that would import each other are an error (import the name inside the function that needs it);
 * `bert_annotated/__init__.py` re-exports the names of `TOP_LEVEL` (what a user needs); everything
-  else is imported from its own module (`from bert_annotated.training import atomic_save`);
+  else is imported from its own module (`from bert_annotated.runs import atomic_save`);
 * `bert_annotated/data/corpus_{en,zh}.txt` is the book's own prose, one sentence per line,
   one document per section: the small corpus that the pretraining job uses offline.
 
@@ -230,6 +230,22 @@ def split_imports(code: str, where: str) -> tuple[str, list[Import]]:
     return re.sub(r"\n{3,}", "\n\n\n", kept).strip("\n"), imports
 
 
+def drop_self_imports(code: str, module: str) -> str:
+    """The code without the imports from its own module written inside functions (a chapter's drawing code imports
+    the toolkit that an appendix adds to the same module later): in the module those names are its own."""
+    tree = ast.parse(code)
+    dropped: set[int] = set()
+    for parent in ast.walk(tree):
+        for block in (getattr(parent, name, None) for name in ("body", "orelse", "finalbody")):
+            if not isinstance(block, list) or parent is tree:
+                continue
+            own = [node for node in block if isinstance(node, ast.ImportFrom) and node.module == f"{PACKAGE}.{module}"]
+            if own and len(own) < len(block):  # never empty a block
+                for node in own:
+                    dropped.update(range(node.lineno - 1, node.end_lineno))
+    return "\n".join(line for number, line in enumerate(code.splitlines()) if number not in dropped)
+
+
 def global_names(code: str, where: str) -> tuple[set[str], set[str]]:
     """(names the module's code reads from its global namespace, names it defines at top level)."""
     try:
@@ -432,7 +448,8 @@ def init_text(modules: list[tuple[str, str, list[str]]], version: str, top_level
     """
     if top_level is None:
         top_level = [name for _, _, names in modules for name in names]
-    sources = ", ".join(source for _, source, _ in modules)
+    sources = ", ".join(sorted({part for _, source, _ in modules for part in source.split(", ")},
+                               key=lambda path: ("/appendix_" in path, path)))  # book order
     home = {name: module for module, _, names in modules for name in names}
     missing = [name for name in top_level if name not in home]
     if missing:
@@ -521,6 +538,7 @@ def build(book: Path, root: Path) -> dict[Path, str]:
                         "rename one of them or make it private with a leading '_'"
                     )
                 seen[name] = cell.source
+            cell.code = drop_self_imports(cell.code, cell.module)
             by_module.setdefault(cell.module, []).append(cell)
     homes: dict[str, list[str]] = {}  # every top-level name (private ones too) -> the modules that define it
     for module, cells in by_module.items():
