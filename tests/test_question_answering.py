@@ -1,8 +1,6 @@
-"""Chapter 11: QA loaders, offsets and windows, best-span rules, metrics, the QA head, token tagging."""
+"""Chapter 11 (bert_annotated.question_answering): offsets and windows, best-span rules, the QA head, token tagging."""
 from __future__ import annotations
 
-import json
-import warnings
 from pathlib import Path
 
 import pytest
@@ -10,29 +8,7 @@ import torch
 
 from bert_annotated.masking import IGNORE_INDEX
 from bert_annotated.model import BertForQuestionAnswering, BertForTokenClassification
-from bert_annotated.qa_data import (
-    CMRC2018_URLS,
-    DRCD_URLS,
-    SQUAD_URLS,
-    Answer,
-    QAExample,
-    download_to_cache,
-    load_cmrc2018,
-    load_drcd,
-    load_squad,
-    read_squad_json,
-    split_by_article,
-    subsample,
-)
-from bert_annotated.qa_metrics import (
-    cmrc_exact_match,
-    cmrc_f1,
-    evaluate_answers,
-    mixed_segmentation,
-    normalize_answer,
-    squad_exact_match,
-    squad_f1,
-)
+from bert_annotated.qa_data import Answer, QAExample, read_squad_json
 from bert_annotated.question_answering import (
     QAFeature,
     align_word_labels,
@@ -49,7 +25,6 @@ from bert_annotated.tokenization import BertTokenizer, tokenize_with_offsets
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "book" / "data" / "qa-sample"
 MODEL = ROOT / "book" / "models" / "bert-mini-bilingual"
-SHARED = ROOT.parent / "shared"
 
 
 @pytest.fixture(scope="module")
@@ -57,45 +32,7 @@ def tokenizer():
     return BertTokenizer(str(MODEL / "vocab.txt"))
 
 
-def squad_file(tmp_path, qas, context="Paris is the capital of France."):
-    path = tmp_path / "data.json"
-    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "T", "paragraphs": [
-        {"context": context, "qas": qas}]}]}), encoding="utf-8")
-    return path
-
-
 # metrics ------------------------------------------------------------------------------------------------------------
-
-def test_squad_metrics_on_hand_examples():
-    assert normalize_answer("  The Eiffel-Tower, an icon! ") == "eiffeltower icon"
-    assert squad_exact_match("an Eiffel Tower", "Eiffel Tower.") == 1.0
-    assert squad_exact_match("Tower", "Eiffel Tower") == 0.0
-    # 1 common word of 3 predicted and 2 gold: p = 1/3, r = 1/2, F1 = 0.4
-    assert squad_f1("tall Eiffel structure", "Eiffel Tower") == pytest.approx(0.4)
-    assert squad_f1("", "Eiffel Tower") == 0.0
-    assert squad_f1("Paris Paris", "Paris") == pytest.approx(2 * 0.5 * 1 / 1.5)  # bags, not sets
-
-
-def test_cmrc_metrics_on_hand_examples():
-    assert mixed_segmentation("Hello 世界，BERT-base！") == ["hello", "世", "界", "bert", "base"]
-    assert cmrc_exact_match("《梵語》", "梵語") == 1.0
-    assert cmrc_f1("梵語", "梵語") == 1.0
-    # longest common run 2 (馬祖), prediction 3 segments, gold 2: p = 2/3, r = 1, F1 = 0.8
-    assert cmrc_f1("馬祖島", "馬祖") == pytest.approx(0.8)
-    assert cmrc_f1("祖馬", "馬祖") == pytest.approx(0.5)  # a run, not a bag: only one character in common
-    assert cmrc_f1("", "馬祖") == 0.0
-
-
-def test_evaluate_takes_the_best_gold_answer_and_checks_predictions():
-    examples = [QAExample("a", "t", "c", "q", (Answer("1888", 0), Answer("in 1888", 0))),
-                QAExample("b", "t", "c", "q", (Answer("西元前", 0),))]
-    assert evaluate_answers({"a": "in 1888", "b": "x"}, examples[:1], "en") == {"em": 100.0, "f1": 100.0}
-    scores = evaluate_answers({"a": "x", "b": "西元"}, examples[1:], "zh")
-    assert scores["em"] == 0.0 and scores["f1"] == pytest.approx(100 * 0.8)
-    with pytest.raises(ValueError, match="no prediction"):
-        evaluate_answers({"a": "x"}, examples, "zh")
-    with pytest.raises(ValueError, match="language"):
-        evaluate_answers({"a": "x", "b": "y"}, examples, "fr")
 
 
 # loaders ------------------------------------------------------------------------------------------------------------
@@ -105,89 +42,6 @@ def test_sample_files_load_with_every_question(tokenizer):
         examples = read_squad_json(SAMPLE / name)
         assert len(examples) == count
         assert all(e.context[a.start:a.start + len(a.text)] == a.text for e in examples for a in e.answers)
-
-
-@pytest.mark.parametrize("qas, where", [
-    ([{"id": "q", "answers": [{"text": "Paris", "answer_start": 0}]}], r"data\[0\]\.paragraphs\[0\]\.qas\[0\]\.question"),
-    ([{"id": "q", "question": "?", "answers": [{"answer_start": 0}]}], r"qas\[0\]\.answers\[0\]\.text is missing"),
-    ([{"id": "q", "question": "?", "answers": [{"text": "Paris", "answer_start": "0"}]}], r"answer_start is a str"),
-    ([{"id": "q", "question": "?", "answers": []}], r"qas\[0\]\.answers is empty"),
-    ({"id": "q"}, r"paragraphs\[0\]\.qas is a dict"),
-])
-def test_malformed_json_names_file_and_entry(tmp_path, qas, where):
-    path = squad_file(tmp_path, qas)
-    with pytest.raises(ValueError, match=where) as error:
-        read_squad_json(path)
-    assert str(path) in str(error.value) and "\n" not in str(error.value)
-
-
-def test_not_json_duplicate_ids_and_missing_data(tmp_path):
-    bad = tmp_path / "bad.json"
-    bad.write_text("{not json", encoding="utf-8")
-    with pytest.raises(ValueError, match="bad.json: cannot read it as a JSON"):
-        read_squad_json(bad)
-    bad.write_text(json.dumps({"version": "1.1"}), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"\$\.data is missing"):
-        read_squad_json(bad)
-    qa = {"id": "q", "question": "?", "answers": [{"text": "Paris", "answer_start": 0}]}
-    with pytest.raises(ValueError, match="appears twice"):
-        read_squad_json(squad_file(tmp_path, [qa, qa]))
-
-
-def test_answer_start_mismatch_is_loud(tmp_path):
-    path = squad_file(tmp_path, [
-        {"id": "q1", "question": "?", "answers": [{"text": "France", "answer_start": 3}]},
-        {"id": "q2", "question": "?", "answers": [{"text": "Berlin", "answer_start": 0}]},
-        {"id": "q3", "question": "?", "answers": [{"text": "Paris", "answer_start": 0}]}])
-    with pytest.raises(ValueError, match=r"2 answer\(s\).*qas\[0\]\.answers\[0\] \(id q1\)"):
-        read_squad_json(path)
-    with pytest.warns(UserWarning, match="moved 1 .* 1 do not occur"):
-        examples = read_squad_json(path, on_mismatch="repair")
-    assert [e.answers[0].start for e in examples] == [24, -1, 0]  # no question dropped
-    features = make_features(examples, BertTokenizer(str(MODEL / "vocab.txt")))
-    assert [f.start_position > 0 for f in features] == [True, False, True]  # q2 is never a training target
-
-
-def test_loaders_read_folders_and_download_once(tmp_path, monkeypatch):
-    source = tmp_path / "remote"
-    source.mkdir()
-    (source / "DRCD_dev.json").write_bytes((SAMPLE / "drcd-dev-sample.json").read_bytes())
-    assert len(load_drcd("dev", path=source)) == 9  # a folder in the published layout
-    monkeypatch.setitem(DRCD_URLS,
-                        "dev", (source / "DRCD_dev.json").as_uri())
-    cache = tmp_path / "cache"
-    assert len(load_drcd("dev", cache_dir=cache)) == 9
-    assert (cache / "DRCD_dev.json").is_file() and not list(cache.glob("*.tmp"))
-    (source / "DRCD_dev.json").unlink()
-    assert len(load_drcd("dev", cache_dir=cache)) == 9  # from the cache, no second download
-    with pytest.raises(ValueError, match="cannot download"):
-        download_to_cache((source / "missing.json").as_uri(), cache)
-    assert not list(cache.glob("*.tmp"))
-    with pytest.raises(ValueError, match="no split 'test'"):
-        load_squad("test")
-    with pytest.raises(ValueError, match="no such file"):
-        load_squad("dev", path=tmp_path / "nowhere.json")
-    assert set(SQUAD_URLS) == {"train", "dev"} and set(CMRC2018_URLS) == {"train", "dev", "trial"}
-
-
-@pytest.mark.skipif(not (SHARED / "corpora").is_dir(), reason="needs ../shared (the full datasets)")
-def test_full_datasets_load_with_every_question():
-    squad = load_squad("dev", path=SHARED / "datasets" / "squad-v1.1")
-    assert len(squad) == 10570 and sum(len(e.answers) for e in squad) == 34726
-    train, evaluation = split_by_article(squad, 32)
-    assert len({e.title for e in train}) == 32 and evaluation[0].title == "Jacksonville,_Florida"
-    assert not {e.title for e in train} & {e.title for e in evaluation}
-    assert len(load_drcd("dev", path=SHARED / "corpora" / "drcd-contexts")) == 3524
-    assert len(load_drcd("test", path=SHARED / "corpora" / "drcd-contexts")) == 3493
-    with pytest.warns(UserWarning, match="200 answer"):
-        cmrc = load_cmrc2018("dev", path=SHARED / "corpora" / "cmrc2018-contexts")
-    assert len(cmrc) == 3219
-
-
-def test_subsample_is_fixed_and_ordered():
-    items = list(range(100))
-    assert subsample(items, 10) == subsample(items, 10) == sorted(subsample(items, 10))
-    assert subsample(items, None) == items and subsample(items, 500) == items
 
 
 # offsets and windows ------------------------------------------------------------------------------------------------
