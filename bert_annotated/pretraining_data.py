@@ -8,15 +8,13 @@ from typing import Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
-from tqdm import tqdm
 
 from bert_annotated.corpora import Corpus
 from bert_annotated.masking import MaskedLMMasker, gather_masked_positions
-from bert_annotated.runtime import usable_cpu_count
 from bert_annotated.sentence_pairs import NSPExample, create_nsp_examples, create_nsp_examples_from_pairs
-from bert_annotated.tokenization import process_pool
+from bert_annotated.tokenization import tokenize_documents
 
-__all__ = ['create_pretraining_examples', 'PretrainingDataset', 'pad_to_longest', 'pad_examples', 'PretrainingCollator', 'BatchStream', 'create_pretraining_dataset', 'PARALLEL_TOKENIZATION_CHARACTERS', 'tokenize_documents_parallel', 'tokenize_documents', 'ResumableSampler']
+__all__ = ['create_pretraining_examples', 'PretrainingDataset', 'pad_to_longest', 'pad_examples', 'PretrainingCollator', 'BatchStream', 'create_pretraining_dataset', 'ResumableSampler']
 
 # %% book/en/07_pretraining_data.md (code cell 8)
 def _tokenized_documents(corpus: Corpus, tokenizer, progress: bool) -> list[list[list[str]]]:
@@ -203,64 +201,6 @@ def create_pretraining_dataset(corpus: Corpus, tokenizer, seq_len: int = 128, sh
     examples = create_nsp_examples(documents, max_seq_length=seq_len, short_seq_prob=short_seq_prob,
                                    rng=random.Random(seed))  # epoch 0: what create_pretraining_examples returns
     return PretrainingDataset(examples, tokenizer, documents, seq_len, short_seq_prob, seed)
-
-
-# %% book/en/appendix_f_corpora.md (code cell 12)
-_worker_tokenize = None  # set in each worker process by _set_worker_tokenize
-
-
-def _set_worker_tokenize(tokenize):
-    global _worker_tokenize
-    _worker_tokenize = tokenize
-
-
-def _tokenize_document(document):
-    return [_worker_tokenize(sentence) for sentence in document]
-
-
-PARALLEL_TOKENIZATION_CHARACTERS = 1_000_000  # from this corpus size on, tokenize in several processes
-
-
-def tokenize_documents_parallel(documents, tokenize, processes=None):
-    """[[tokenize(sentence) for sentence in document] for document in documents], in several processes if large.
-
-    `tokenize` is a function of one string (e.g. BertTokenizer(...).tokenize); the result keeps the order
-    of `documents`, so it is the same for any number of processes. processes=None: one process below
-    a million characters, else every usable core (at most 8).
-    """
-    documents = [list(document) for document in documents]
-    if processes is None:
-        characters = sum(len(sentence) for document in documents for sentence in document)
-        processes = min(usable_cpu_count(), 8) if characters >= PARALLEL_TOKENIZATION_CHARACTERS else 1
-    if processes <= 1 or len(documents) < 2:
-        return [[tokenize(sentence) for sentence in document] for document in documents]
-    chunksize = max(1, len(documents) // (16 * processes))  # ordered slices, small enough to balance the load
-    with process_pool(processes, _set_worker_tokenize, (tokenize,)) as pool:
-        return pool.map(_tokenize_document, documents, chunksize=chunksize)
-
-
-# %% book/en/appendix_f_corpora.md (code cell 14)
-def tokenize_documents(documents: Sequence[Sequence[str]], tokenizer, progress: bool = False,
-                       processes: int | None = None) -> list[list[list[str]]]:
-    """Documents of sentence strings -> documents of WordPiece lists; empty sentences and documents are dropped.
-
-    processes=None: one process with a progress bar below PARALLEL_TOKENIZATION_CHARACTERS, else
-    tokenize_documents_parallel on every usable core; the result is the same either way.
-    """
-    if processes is None:
-        characters = sum(len(sentence) for document in documents for sentence in document)
-        processes = 1 if characters < PARALLEL_TOKENIZATION_CHARACTERS else min(usable_cpu_count(), 8)
-    if processes > 1:
-        pieces = tokenize_documents_parallel(documents, tokenizer.tokenize, processes)
-    else:
-        pieces = ([tokenizer.tokenize(sentence) for sentence in document] for document in
-                  tqdm(documents, desc="tokenizing", unit="doc", disable=not progress or len(documents) < 1000))
-    tokenized = []
-    for document in pieces:
-        sentences = [tokens for tokens in document if tokens]
-        if sentences:
-            tokenized.append(sentences)
-    return tokenized
 
 
 # %% book/en/appendix_f_corpora.md (code cell 16)

@@ -72,7 +72,7 @@ def test_dataset_holds_the_examples_as_ids(corpus, tokenizer):
 
 
 def test_parallel_tokenization_gives_the_same_documents(corpus, tokenizer):
-    from bert_annotated.pretraining_data import tokenize_documents
+    from bert_annotated.tokenization import tokenize_documents
 
     documents = corpus.documents[:40] + [["", "   "]]  # a document with no text is dropped either way
     one_process = tokenize_documents(documents, tokenizer, processes=1)

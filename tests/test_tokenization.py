@@ -343,7 +343,7 @@ def test_train_wordpiece_vocab_equals_the_simple_trainer(score):
 
 
 def test_tokenize_documents_parallel_keeps_order():
-    from bert_annotated.pretraining_data import tokenize_documents_parallel
+    from bert_annotated.tokenization import tokenize_documents_parallel
 
     documents = [[line] for line in LOCAL_LINES + SAMPLES] + [[], LOCAL_LINES[:3]]
     tokenizer = BasicTokenizer()
