@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -143,20 +142,15 @@ def test_select_lr_averages_seeds_and_breaks_ties_by_held_out_loss():
         select_lr(tied, "scratch", 10, (2,))
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def test_run_experiment_writes_records_and_resumes(tmp_path, tiny_config):
     tokenizer = _toy_tokenizer(tmp_path / "model")
     torch.manual_seed(0)
     BertForPreTraining(tiny_config(vocab_size=len(tokenizer))).save_pretrained(
         tmp_path / "model", tokenizer=tokenizer)
     rows = ["sentence\tlabel"] + [f"{e.text_a}\t{e.label}" for e in _toy_examples(60)]
-    _write(tmp_path / "data" / "train.tsv", "\n".join(rows) + "\n")
-    _write(tmp_path / "data" / "dev.tsv", "\n".join(rows[:21]) + "\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "data" / "dev.tsv").write_text("\n".join(rows[:21]) + "\n", encoding="utf-8")
     arguments = dict(task="sst2", data_folder=tmp_path / "data", model_folder=tmp_path / "model",
                      output=tmp_path / "out.json", sizes=[8, 16], seeds=(0, 1), lrs=(1e-3, 3e-3), epochs=1,
                      batch_size=8, held_out=10, check_rows=False, command="pytest", log=lambda line: None,

@@ -170,12 +170,16 @@ def cell_directives(cell: CodeCell, path: Path) -> tuple[dict[str, str], str]:
     return directives, "\n".join(lines[body_start:]).strip("\n")
 
 
-def public_names(code: str, where: str) -> list[str]:
-    """Top-level functions, classes and assignments whose names do not start with '_'."""
+def parse_cell(code: str, where: str) -> ast.Module:
     try:
-        tree = ast.parse(code)
+        return ast.parse(code)
     except SyntaxError as error:
         raise ExportError(f"{where}: exported code does not parse: {error.msg} (line {error.lineno} of the cell)")
+
+
+def public_names(code: str, where: str) -> list[str]:
+    """Top-level functions, classes and assignments whose names do not start with '_'."""
+    tree = parse_cell(code, where)
     names: list[str] = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -206,10 +210,7 @@ class Import:
 
 def split_imports(code: str, where: str) -> tuple[str, list[Import]]:
     """The cell's code without its top-level import statements, and the names those statements import."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError as error:
-        raise ExportError(f"{where}: exported code does not parse: {error.msg} (line {error.lineno} of the cell)")
+    tree = parse_cell(code, where)
     lines = code.splitlines()
     imports: list[Import] = []
     dropped: set[int] = set()
@@ -325,12 +326,13 @@ PACKAGE = "bert_annotated"
 LINE_LENGTH = 120
 
 
-def module_imports(module: str, cells: list[ExportedCell], homes: dict[str, list[str]],
-                   statements: dict[str, set[Import]]) -> list[Import]:
-    """What `module` imports: each global name its code reads and does not define, from the module that defines
-    it (`homes`) or with the import statement of an exported cell that binds it (`statements`)."""
+def module_imports(module: str, cells: list[ExportedCell], names: tuple[set[str], set[str]],
+                   homes: dict[str, list[str]], statements: dict[str, set[Import]]) -> list[Import]:
+    """What `module` imports: each global name its code reads and does not define (`names`, from `global_names`),
+    from the module that defines it (`homes`) or with the import statement of an exported cell that binds it
+    (`statements`)."""
     code = "\n\n".join(cell.code for cell in cells)
-    used, defined = global_names(code, f"{PACKAGE}/{module}.py")
+    used, defined = names
     needed: list[Import] = []
     for name in sorted(used - defined):
         others = [home for home in homes.get(name, []) if home != module]
@@ -408,8 +410,8 @@ def check_no_cycles(graph: dict[str, set[str]]) -> None:
     def visit(module: str, path: list[str]) -> None:
         state[module] = 1
         for other in sorted(graph.get(module, ())):
-            if state.get(other) == 1:
-                circle = " -> ".join(path[path.index(other):] + [other]) if other in path else f"{module} -> {other}"
+            if state.get(other) == 1:  # on the current path: a circle
+                circle = " -> ".join(path[path.index(other):] + [other])
                 raise ExportError(f"{PACKAGE}: modules import each other ({circle}); import the name inside the "
                                   "function that needs it, or export the cell to the module that needs it")
             if state.get(other) is None:
@@ -540,12 +542,15 @@ def build(book: Path, root: Path) -> dict[Path, str]:
                 seen[name] = cell.source
             cell.code = drop_self_imports(cell.code, cell.module)
             by_module.setdefault(cell.module, []).append(cell)
+    names = {module: global_names("\n\n".join(cell.code for cell in cells), f"{PACKAGE}/{module}.py")
+             for module, cells in by_module.items()}  # (used, defined) of each module
     homes: dict[str, list[str]] = {}  # every top-level name (private ones too) -> the modules that define it
-    for module, cells in by_module.items():
-        for name in global_names("\n\n".join(cell.code for cell in cells), f"{PACKAGE}/{module}.py")[1]:
+    for module, (_, defined) in names.items():
+        for name in defined:
             homes.setdefault(name, []).append(module)
     statements = import_statements([cell for cells in by_module.values() for cell in cells])
-    imports = {module: module_imports(module, cells, homes, statements) for module, cells in by_module.items()}
+    imports = {module: module_imports(module, cells, names[module], homes, statements)
+               for module, cells in by_module.items()}
     check_no_cycles({module: {item.source.split(".")[1] for item in items if item.root == PACKAGE}
                      for module, items in imports.items()})
     modules: list[tuple[str, str, list[str]]] = []
