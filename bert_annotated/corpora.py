@@ -161,6 +161,7 @@ def read_wikitext_paragraphs(path) -> list:
     return paragraphs
 
 
+# %% book/en/09_using_bert.md (code cell 13)
 def read_drcd_paragraphs(path) -> list:
     """Paragraphs of drcd_contexts.txt: each document is a title line, its paragraphs, then a blank line."""
     path = Path(path)

@@ -81,7 +81,7 @@ def run_probes(model, tokenizer, probes, top_k: int = 5) -> list:
     return results
 
 
-# %% book/en/09_using_bert.md (code cell 12)
+# %% book/en/09_using_bert.md (code cell 14)
 def cloze_windows(tokenizer: BertTokenizer, paragraphs, seq_len: int = 128, max_windows=None, seed: int = 0) -> list:
     """Token ids of the paragraphs in windows of at most seq_len - 2 pieces (room for [CLS] and [SEP])."""
     order = list(range(len(paragraphs)))
@@ -97,7 +97,7 @@ def cloze_windows(tokenizer: BertTokenizer, paragraphs, seq_len: int = 128, max_
     return windows
 
 
-# %% book/en/09_using_bert.md (code cell 13)
+# %% book/en/09_using_bert.md (code cell 15)
 @torch.no_grad()
 def cloze_evaluation(model, tokenizer: BertTokenizer, windows, mask_fraction: float = 0.15,
                      batch_size: int = 32, seed: int = 0) -> dict:
@@ -137,7 +137,7 @@ def cloze_evaluation(model, tokenizer: BertTokenizer, windows, mask_fraction: fl
             "unigram_guesses": tokenizer.convert_ids_to_tokens(frequent.tolist())}
 
 
-# %% book/en/09_using_bert.md (code cell 15)
+# %% book/en/09_using_bert.md (code cell 17)
 @torch.no_grad()
 def nearest_tokens(model: nn.Module, tokenizer: BertTokenizer, token: str, k: int = 8):
     """The k WordPieces whose input embeddings have the highest cosine similarity to `token`'s."""
@@ -152,7 +152,7 @@ def nearest_tokens(model: nn.Module, tokenizer: BertTokenizer, token: str, k: in
     return [(tokenizer.convert_ids_to_tokens(int(index)), float(value)) for value, index in zip(top.values, top.indices)]
 
 
-# %% book/en/09_using_bert.md (code cell 17)
+# %% book/en/09_using_bert.md (code cell 19)
 ATTENTION_TARGETS = ("[CLS]", "[SEP]", "previous", "next")
 
 
